@@ -1,0 +1,5 @@
+import sys
+
+from itslib.cli import main
+
+sys.exit(main())

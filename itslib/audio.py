@@ -1,0 +1,369 @@
+"""Sound as a picture and back: the Auffusion spectrogram, exactly.
+
+The data's path in this module::
+
+    waveform --wav_to_logmel--> log-mel --logmel_to_picture--> picture in [0, 1]
+    picture --picture_to_logmel--> log-mel --griffin_lim / HiFiGAN--> waveform
+
+Conventions (Auffusion's, see ``MelConfig``): 16 kHz audio, an STFT with a 1024-sample
+Hann window inside a 2048-point FFT, hop 160 (100 frames a second), 256 mel bins
+from 0 to 8 kHz, natural log with a 1e-5 floor. A picture is the log-mel mapped
+linearly from [ln 1e-5, ln 200] onto [0, 1] and flipped so low frequencies sit at
+the bottom. The HiFi-GAN vocoder lives in :mod:`itslib.vocoder`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from itslib._io import atomic_path
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    """Parameters of the log-mel spectrogram. The defaults are Auffusion's.
+
+    ``log_floor`` and ``log_ceiling`` are the mel magnitudes that map to 0 and 1 in
+    the picture; ``peak`` is the level input audio is normalised to before analysis.
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 2048
+    win_length: int = 1024
+    hop_length: int = 160
+    n_mels: int = 256
+    fmin: float = 0.0
+    fmax: float = 8000.0
+    log_floor: float = 1e-5
+    log_ceiling: float = 200.0
+    peak: float = 0.95
+
+    def __post_init__(self) -> None:
+        if self.win_length > self.n_fft:
+            raise ValueError(f"win_length={self.win_length} must be <= n_fft={self.n_fft}.")
+        if (self.n_fft - self.hop_length) % 2:
+            raise ValueError(
+                f"n_fft - hop_length = {self.n_fft - self.hop_length} must be even "
+                "(the signal is reflect-padded by half of it on each side)."
+            )
+        if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
+            raise ValueError(
+                f"need 0 <= fmin < fmax <= sample_rate / 2, got fmin={self.fmin}, "
+                f"fmax={self.fmax}, sample_rate={self.sample_rate}."
+            )
+
+    @property
+    def pad(self) -> int:
+        """Samples of reflect padding on each side before the (non-centred) STFT."""
+        return (self.n_fft - self.hop_length) // 2
+
+    def frames(self, num_samples: int) -> int:
+        """Number of spectrogram frames for a waveform of ``num_samples``."""
+        return 1 + (num_samples + 2 * self.pad - self.n_fft) // self.hop_length
+
+    def seconds(self, frames: int) -> float:
+        """Duration in seconds of ``frames`` spectrogram columns."""
+        return frames * self.hop_length / self.sample_rate
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+AUFFUSION = MelConfig()
+
+
+def _check_finite(array: np.ndarray, name: str) -> None:
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinite values; clean the input first.")
+
+
+def _as_numpy(x, name: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().to("cpu", torch.float32).numpy()
+    array = np.asarray(x, dtype=np.float32)
+    _check_finite(array, name)
+    return array
+
+
+@lru_cache(maxsize=8)
+def mel_basis(config: MelConfig = AUFFUSION) -> np.ndarray:
+    """librosa's Slaney mel filterbank, shape (n_mels, n_fft // 2 + 1), float32."""
+    import librosa
+
+    return librosa.filters.mel(
+        sr=config.sample_rate,
+        n_fft=config.n_fft,
+        n_mels=config.n_mels,
+        fmin=config.fmin,
+        fmax=config.fmax,
+    ).astype(np.float32)
+
+
+def wav_to_logmel(
+    wav,
+    config: MelConfig = AUFFUSION,
+    sample_rate: int | None = None,
+    normalize: bool = True,
+) -> np.ndarray:
+    """Log-mel spectrogram of a mono waveform, Auffusion's way.
+
+    Args:
+        wav: mono waveform, shape (samples,), floats (numpy or torch).
+        config: spectrogram parameters.
+        sample_rate: the waveform's rate, checked against ``config.sample_rate``
+            (resample first with :func:`load_audio` or ``librosa.resample``).
+        normalize: scale the waveform to peak ``config.peak`` first, as
+            Auffusion does with its inputs. Turn off to keep the level as it is.
+
+    Returns:
+        float32 array (n_mels, frames) of ln(max(mel, log_floor)); row 0 is the
+        lowest frequency; frames = samples // hop for whole hops.
+    """
+    if sample_rate is not None and sample_rate != config.sample_rate:
+        raise ValueError(
+            f"sample_rate={sample_rate} but the spectrogram expects {config.sample_rate} Hz; "
+            f"resample first (itslib.audio.load_audio does it)."
+        )
+    wav = _as_numpy(wav, "wav")
+    if wav.ndim != 1:
+        raise ValueError(f"wav must be mono with shape (samples,), got shape {wav.shape}.")
+    if wav.size < config.hop_length:
+        raise ValueError(
+            f"wav has {wav.size} samples; need at least hop_length={config.hop_length}."
+        )
+    if normalize:
+        wav = peak_normalize(wav, config.peak)
+
+    signal = torch.from_numpy(np.ascontiguousarray(wav))[None, None]
+    mode = "reflect" if wav.size > config.pad else "constant"
+    signal = torch.nn.functional.pad(signal, (config.pad, config.pad), mode=mode)[0, 0]
+    spec = torch.stft(
+        signal,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        win_length=config.win_length,
+        window=torch.hann_window(config.win_length),
+        center=False,
+        return_complex=True,
+    )
+    magnitude = torch.sqrt(spec.real**2 + spec.imag**2 + 1e-9)
+    mel = torch.from_numpy(mel_basis(config)) @ magnitude
+    return torch.log(torch.clamp(mel, min=config.log_floor)).numpy()
+
+
+def logmel_to_picture(logmel, config: MelConfig = AUFFUSION) -> np.ndarray:
+    """Map a log-mel (n_mels, frames) to a picture (n_mels, frames) in [0, 1].
+
+    Linear from [ln log_floor, ln log_ceiling] onto [0, 1]; values outside are
+    clamped (so louder-than-ceiling bins all become white). The rows are flipped:
+    row 0 of the picture is the highest frequency, as a spectrogram is drawn.
+    """
+    logmel = _as_numpy(logmel, "logmel")
+    if logmel.ndim != 2:
+        raise ValueError(f"logmel must have shape (n_mels, frames), got {logmel.shape}.")
+    low, high = math.log(config.log_floor), math.log(config.log_ceiling)
+    picture = np.clip((logmel - low) / (high - low), 0.0, 1.0)
+    return np.ascontiguousarray(picture[::-1]).astype(np.float32)
+
+
+def picture_to_logmel(picture, config: MelConfig = AUFFUSION) -> np.ndarray:
+    """Inverse of :func:`logmel_to_picture`.
+
+    Accepts (H, W), (1, H, W) or (3, H, W) in [0, 1] (channels are averaged, as the
+    paper's reference does), flips back so row 0 is the lowest frequency, and maps
+    [0, 1] onto [ln log_floor, ln log_ceiling]. Values outside [0, 1] are clamped.
+    """
+    picture = _as_numpy(picture, "picture")
+    if picture.ndim == 3 and picture.shape[0] in (1, 3):
+        picture = picture.mean(axis=0)
+    if picture.ndim != 2:
+        raise ValueError(
+            f"picture must have shape (H, W), (1, H, W) or (3, H, W), got {picture.shape}."
+        )
+    low, high = math.log(config.log_floor), math.log(config.log_ceiling)
+    picture = np.clip(picture, 0.0, 1.0)[::-1]
+    return np.ascontiguousarray(picture * (high - low) + low).astype(np.float32)
+
+
+def griffin_lim(
+    logmel, config: MelConfig = AUFFUSION, n_iter: int = 32, seed: int = 0
+) -> np.ndarray:
+    """Waveform from a log-mel by Griffin-Lim phase reconstruction (librosa).
+
+    The mel magnitudes are mapped back to a linear spectrogram (non-negative least
+    squares), then Griffin-Lim iterates ``n_iter`` times with the same
+    non-centred STFT as :func:`wav_to_logmel`. Returns float32 (frames * hop,) at the
+    level the spectrogram implies (not normalised, so :func:`cycle_consistency` can
+    compare levels; use :func:`peak_normalize` before listening).
+    """
+    import librosa
+
+    logmel = _as_numpy(logmel, "logmel")
+    if logmel.ndim != 2 or logmel.shape[0] != config.n_mels:
+        raise ValueError(f"logmel must have shape ({config.n_mels}, frames), got {logmel.shape}.")
+    if n_iter < 1:
+        raise ValueError(f"n_iter={n_iter} must be >= 1.")
+    frames = logmel.shape[1]
+    magnitude = librosa.feature.inverse.mel_to_stft(
+        np.exp(logmel),
+        sr=config.sample_rate,
+        n_fft=config.n_fft,
+        power=1.0,
+        fmin=config.fmin,
+        fmax=config.fmax,
+    )
+    padded = librosa.griffinlim(
+        magnitude,
+        n_iter=n_iter,
+        hop_length=config.hop_length,
+        win_length=config.win_length,
+        n_fft=config.n_fft,
+        center=False,
+        random_state=seed,
+    )
+    wav = padded[config.pad : config.pad + frames * config.hop_length]
+    return np.pad(wav, (0, frames * config.hop_length - wav.size)).astype(np.float32)
+
+
+def peak_normalize(wav, peak: float = AUFFUSION.peak) -> np.ndarray:
+    """Scale a waveform so its largest absolute value is ``peak`` (silence stays silent)."""
+    wav = _as_numpy(wav, "wav")
+    top = float(np.abs(wav).max()) if wav.size else 0.0
+    return (wav * (peak / top) if top > 0 else wav).astype(np.float32)
+
+
+def picture_to_sound(picture, config: MelConfig = AUFFUSION, n_iter: int = 32) -> np.ndarray:
+    """Play a picture as a sound: picture -> log-mel -> Griffin-Lim waveform."""
+    logmel = picture_to_logmel(picture, config)
+    return peak_normalize(griffin_lim(logmel, config, n_iter=n_iter), config.peak)
+
+
+def load_picture(path: str | os.PathLike, height: int, width: int | None = None) -> np.ndarray:
+    """Read an image file as a gray picture in [0, 1], shape (height, width).
+
+    Resize rule: scale to ``height`` rows keeping the aspect ratio; then, if
+    ``width`` is given, centre-crop a wider picture or pad a narrower one with
+    black (silence) on the right.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"picture file {str(path)!r} does not exist.")
+    try:
+        image = Image.open(path).convert("L")
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"picture file {str(path)!r} is not an image PIL can read.") from err
+    if image.width == 0 or image.height == 0:
+        raise ValueError(f"picture file {str(path)!r} has zero size.")
+    scaled_width = max(1, round(image.width * height / image.height))
+    image = image.resize((scaled_width, height), Image.Resampling.BICUBIC)
+    picture = np.asarray(image, dtype=np.float32) / 255.0
+    if width is not None:
+        if scaled_width >= width:
+            left = (scaled_width - width) // 2
+            picture = picture[:, left : left + width]
+        else:
+            picture = np.pad(picture, ((0, 0), (0, width - scaled_width)))
+    return np.ascontiguousarray(picture)
+
+
+def play_picture(path: str | os.PathLike, config: MelConfig = AUFFUSION, width: int | None = None):
+    """The naive spectrogram art the paper starts from: a picture file played as sound.
+
+    Returns ``(picture, waveform)``: the gray picture (n_mels, W) in [0, 1] and its
+    Griffin-Lim waveform (W * hop,) at ``config.sample_rate``.
+    """
+    picture = load_picture(path, height=config.n_mels, width=width)
+    return picture, picture_to_sound(picture, config)
+
+
+def load_audio(
+    path: str | os.PathLike, sample_rate: int = AUFFUSION.sample_rate, seconds: float | None = None
+) -> np.ndarray:
+    """Read an audio file as mono float32 at ``sample_rate``; optionally cut or
+    zero-pad to ``seconds``."""
+    import librosa
+    import soundfile as sf
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"sound file {str(path)!r} does not exist.")
+    try:
+        wav, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as err:  # soundfile raises its own error type for unknown formats
+        raise ValueError(
+            f"sound file {str(path)!r} is not an audio file soundfile can read (WAV, FLAC, OGG)."
+        ) from err
+    wav = wav.mean(axis=1)
+    if wav.size == 0:
+        raise ValueError(f"sound file {str(path)!r} holds no samples.")
+    if rate != sample_rate:
+        wav = librosa.resample(wav, orig_sr=rate, target_sr=sample_rate)
+    if seconds is not None:
+        n = round(seconds * sample_rate)
+        wav = np.pad(wav[:n], (0, max(0, n - wav.size)))
+    return wav.astype(np.float32)
+
+
+def write_wav(path: str | os.PathLike, wav, sample_rate: int = AUFFUSION.sample_rate) -> None:
+    """Write a mono waveform as 16-bit PCM WAV, atomically (temporary file, then rename).
+
+    Values are clipped to [-1, 1]. Raises ``ValueError`` for NaN/inf or wrong rank.
+    """
+    import soundfile as sf
+
+    wav = _as_numpy(wav, "wav")
+    if wav.ndim != 1 or wav.size == 0:
+        raise ValueError(f"wav must be a non-empty mono waveform (samples,), got {wav.shape}.")
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), np.clip(wav, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+
+
+def cycle_consistency(logmel, vocoder, config: MelConfig = AUFFUSION) -> float:
+    """The paper's Fig. 6 check: does the vocoder really play this spectrogram?
+
+    Vocodes ``logmel`` (n_mels, frames) with ``vocoder`` (a :class:`HiFiGAN`, or any
+    callable from log-mel to waveform such as :func:`griffin_lim`), re-analyses the
+    waveform at its own level, and returns the mean absolute difference between the
+    two log-mels in nats, over the pictured range [ln log_floor, ln log_ceiling].
+    Small (well under 1) means the sound carries the picture.
+    """
+    logmel = _as_numpy(logmel, "logmel")
+    if isinstance(vocoder, torch.nn.Module):
+        param = next(vocoder.parameters())
+        with torch.inference_mode():
+            mel = torch.from_numpy(logmel)[None].to(param.device, param.dtype)
+            wav = vocoder(mel)[0].float().cpu().numpy()
+    else:
+        wav = np.asarray(vocoder(logmel), dtype=np.float32)
+    again = wav_to_logmel(wav, config, normalize=False)
+    frames = min(again.shape[1], logmel.shape[1])
+    low, high = math.log(config.log_floor), math.log(config.log_ceiling)
+    a = np.clip(logmel[:, :frames], low, high)
+    b = np.clip(again[:, :frames], low, high)
+    return float(np.abs(a - b).mean())
+
+
+from itslib.hifigan import HiFiGAN, HiFiGANConfig  # noqa: E402  (re-exported public names)
+
+__all__ = [
+    "AUFFUSION",
+    "HiFiGAN",
+    "HiFiGANConfig",
+    "MelConfig",
+    "cycle_consistency",
+    "griffin_lim",
+    "load_audio",
+    "load_picture",
+    "logmel_to_picture",
+    "picture_to_logmel",
+    "picture_to_sound",
+    "play_picture",
+    "wav_to_logmel",
+    "write_wav",
+]

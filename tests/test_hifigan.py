@@ -1,0 +1,113 @@
+"""Auffusion's HiFi-GAN checkpoint format, loaded strictly through the real loader."""
+
+import json
+import warnings
+
+import pytest
+import torch
+
+from itslib._hub import ModelUnavailableError
+from itslib.audio import HiFiGAN, HiFiGANConfig
+
+# Type "1" with an odd kernel-minus-rate stage (kernel 5, rate 2); type "2" with even stages.
+TINY_CONFIGS = {
+    "resblock1": dict(
+        num_mels=16,
+        upsample_rates=[5, 2, 4],
+        upsample_kernel_sizes=[10, 5, 8],
+        upsample_initial_channel=32,
+        resblock="1",
+        resblock_kernel_sizes=[3, 5],
+        resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5]],
+        sampling_rate=16000,  # extra keys in config.json are ignored, as on the hub
+        segment_size=8192,
+    ),
+    "resblock2": dict(
+        num_mels=16,
+        upsample_rates=[4, 4],
+        upsample_kernel_sizes=[8, 8],
+        upsample_initial_channel=16,
+        resblock=2,
+        resblock_kernel_sizes=[3],
+        resblock_dilation_sizes=[[1, 3]],
+    ),
+}
+
+
+def write_hub_checkpoint(folder, config_dict, seed=0):
+    """Save a random generator the way HiFi-GAN training does: weight norm on every conv."""
+    torch.manual_seed(seed)
+    model = HiFiGAN(HiFiGANConfig.from_dict(config_dict))
+    reference = HiFiGAN(HiFiGANConfig.from_dict(config_dict))
+    reference.load_state_dict(model.state_dict())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        for module in model.modules():
+            if isinstance(module, (torch.nn.Conv1d, torch.nn.ConvTranspose1d)):
+                torch.nn.utils.weight_norm(module)
+    vocoder = folder / "vocoder"
+    vocoder.mkdir(parents=True)
+    (vocoder / "config.json").write_text(json.dumps(config_dict))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.save({"generator": state}, vocoder / "vocoder.pt")
+    return reference.eval(), state
+
+
+@pytest.mark.parametrize("name", sorted(TINY_CONFIGS))
+def test_hub_checkpoint_loads_strictly_and_matches(tmp_path, name):
+    config = TINY_CONFIGS[name]
+    reference, state = write_hub_checkpoint(tmp_path, config)
+    kind = "convs1" if config["resblock"] == "1" else "convs"
+    assert {"conv_pre.weight_g", "ups.0.weight_v", f"resblocks.0.{kind}.1.bias"} <= state.keys()
+
+    vocoder = HiFiGAN.from_pretrained(tmp_path)
+    assert not any(p.requires_grad for p in vocoder.parameters())
+    hop = 1
+    for rate in config["upsample_rates"]:
+        hop *= rate
+    assert vocoder.hop_length == hop
+    logmel = torch.randn(2, 16, 7) * 2
+    with torch.no_grad():
+        wav = vocoder(logmel)
+        expected = reference(logmel)
+    assert wav.shape == (2, 7 * hop)
+    assert wav.abs().max() <= 1.0
+    torch.testing.assert_close(wav, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_missing_and_extra_keys_are_named(tmp_path):
+    _, state = write_hub_checkpoint(tmp_path, TINY_CONFIGS["resblock1"])
+    path = tmp_path / "vocoder" / "vocoder.pt"
+    broken = dict(state)
+    del broken["conv_post.weight_g"]
+    torch.save({"generator": broken}, path)
+    with pytest.raises(ValueError, match="conv_post.weight_g"):
+        HiFiGAN.from_pretrained(tmp_path)
+    extra = dict(state, **{"ups.9.weight_g": torch.zeros(1)})
+    torch.save({"generator": extra}, path)
+    with pytest.raises(ValueError, match=r"unexpected keys \['ups.9.weight_g'\]"):
+        HiFiGAN.from_pretrained(tmp_path)
+    torch.save(state, path)
+    with pytest.raises(ValueError, match="'generator'"):
+        HiFiGAN.from_pretrained(tmp_path)
+
+
+def test_pickles_with_code_are_refused(tmp_path):
+    _, state = write_hub_checkpoint(tmp_path, TINY_CONFIGS["resblock2"])
+    torch.save({"generator": state, "oops": HiFiGANConfig()}, tmp_path / "vocoder" / "vocoder.pt")
+    with pytest.raises(Exception, match="weights_only|Unsupported global"):
+        HiFiGAN.from_pretrained(tmp_path)
+
+
+def test_missing_model_offline_names_the_model_and_the_fix(tmp_path):
+    with pytest.raises(ModelUnavailableError, match="itslib-tests/no-such-vocoder") as info:
+        HiFiGAN.from_pretrained("itslib-tests/no-such-vocoder")
+    assert "local folder" in str(info.value)
+    with pytest.raises(ModelUnavailableError, match="config.json"):
+        HiFiGAN.from_pretrained(tmp_path)
+
+
+def test_wrong_input_shape():
+    vocoder = HiFiGAN(HiFiGANConfig.from_dict(TINY_CONFIGS["resblock2"]))
+    with pytest.raises(ValueError, match="logmel must have shape"):
+        vocoder(torch.zeros(1, 8, 4))
