@@ -1,0 +1,255 @@
+"""Experts: one diffusion model with its conditioning, answering "what noise is in x_t?".
+
+An :class:`Expert` holds a noise-predicting UNet, the VAE that maps its latents to
+pictures, and a prompt encoder. Given a noisy latent ``x_t`` at timestep ``t`` it
+returns the classifier-free-guided noise estimate (Ho and Salimans, 2022)::
+
+    eps = eps(x_t, t, uncond) + guidance * (eps(x_t, t, cond) - eps(x_t, t, uncond))
+
+computed with one batched UNet call on ``[uncond, cond]``. The sampler never looks
+inside an expert, so Stable Diffusion, Auffusion and the miniature models all go
+through the same loop.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from itslib._hub import ModelUnavailableError, is_local, unavailable_message
+from itslib.audio import AUFFUSION, MelConfig
+
+IMAGE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+AUDIO_MODEL = "auffusion/auffusion-full-no-adapter"
+
+
+@dataclass
+class Condition:
+    """An encoded prompt pair: UNet keyword arguments for the unconditional
+    (negative) and the conditional branch, each with batch size 1."""
+
+    uncond: dict[str, torch.Tensor]
+    cond: dict[str, torch.Tensor]
+    prompt: str = ""
+    negative_prompt: str = ""
+
+
+class TextPromptEncoder(nn.Module):
+    """CLIP text conditioning as Stable Diffusion does it: 77 tokens, last hidden state."""
+
+    def __init__(self, tokenizer, text_encoder: nn.Module):
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.text_encoder = text_encoder
+
+    def forward(self, text: str) -> dict[str, torch.Tensor]:
+        tokens = self.tokenizer(
+            [text],
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        )
+        device = next(self.text_encoder.parameters()).device
+        embeddings = self.text_encoder(tokens.input_ids.to(device))[0]
+        return {"encoder_hidden_states": embeddings}
+
+
+class ClassPromptEncoder(nn.Module):
+    """Class-label conditioning for the miniature models: the prompt is a class name;
+    the empty prompt is the null class used for classifier-free guidance."""
+
+    def __init__(self, class_names: list[str]):
+        super().__init__()
+        self.class_names = list(class_names)
+
+    @property
+    def null_class(self) -> int:
+        return len(self.class_names)
+
+    def forward(self, text: str) -> dict[str, torch.Tensor]:
+        text = text.strip()
+        if text == "":
+            index = self.null_class
+        elif text in self.class_names:
+            index = self.class_names.index(text)
+        else:
+            raise ValueError(
+                f"prompt {text!r} is not one of this miniature model's classes: "
+                f"{', '.join(self.class_names)}."
+            )
+        return {"class_labels": torch.tensor([index])}
+
+
+@dataclass
+class Expert:
+    """One diffusion model with its conditioning.
+
+    Attributes:
+        name: a short label ("image", "audio") used in trajectories and logs.
+        unet: predicts noise; called as ``unet(x, t, **condition_kwargs).sample``.
+        vae: maps latents to pictures in [-1, 1] and back (diffusers ``AutoencoderKL``).
+        prompt_encoder: text or class name -> UNet keyword arguments.
+        scheduler_config: the noise schedule the UNet was trained with.
+        model_id: where the weights came from (hub id or folder).
+        mel: the spectrogram conventions of an audio expert's pictures.
+        extras: anything else the loader found (e.g. ``{"vocoder": HiFiGAN}``).
+    """
+
+    name: str
+    unet: nn.Module
+    vae: nn.Module
+    prompt_encoder: nn.Module
+    scheduler_config: dict[str, Any]
+    model_id: str = ""
+    mel: MelConfig = AUFFUSION
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.unet.parameters()).dtype
+
+    @torch.inference_mode()
+    def condition(self, prompt: str, negative_prompt: str = "") -> Condition:
+        """Encode ``prompt`` and ``negative_prompt`` (the unconditional branch)."""
+        return Condition(
+            uncond=self.prompt_encoder(negative_prompt),
+            cond=self.prompt_encoder(prompt),
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+        )
+
+    def predict_noise(
+        self, x_t: torch.Tensor, t: torch.Tensor | int, condition: Condition, guidance: float
+    ) -> torch.Tensor:
+        """Classifier-free-guided noise estimate for ``x_t`` (B, C, h, w) at ``t``.
+
+        One UNet call on the batch ``[uncond] * B + [cond] * B``; returns (B, C, h, w)
+        in the UNet's dtype.
+        """
+        batch = x_t.shape[0]
+        x = torch.cat([x_t, x_t]).to(self.device, self.dtype)
+        kwargs = {
+            key: torch.cat(
+                [
+                    condition.uncond[key].expand(batch, *condition.uncond[key].shape[1:]),
+                    condition.cond[key].expand(batch, *condition.cond[key].shape[1:]),
+                ]
+            ).to(self.device)
+            for key in condition.cond
+        }
+        if "encoder_hidden_states" in kwargs:
+            kwargs["encoder_hidden_states"] = kwargs["encoder_hidden_states"].to(self.dtype)
+        noise_uncond, noise_cond = self.unet(x, t, **kwargs).sample.chunk(2)
+        return noise_uncond + guidance * (noise_cond - noise_uncond)
+
+    @torch.inference_mode()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents (B, 4, h, w) -> pictures (B, C, 8h, 8w) in [0, 1] (float32, CPU)."""
+        scale = self.vae.config.scaling_factor
+        vae_param = next(self.vae.parameters())
+        pictures = self.vae.decode(latents.to(vae_param.device, vae_param.dtype) / scale).sample
+        return (pictures.float() / 2 + 0.5).clamp(0, 1).cpu()
+
+    @torch.inference_mode()
+    def encode(self, pictures: torch.Tensor, generator: torch.Generator | None = None):
+        """Pictures (B, C, H, W) in [0, 1] -> scaled latents (B, 4, H/8, W/8), float32.
+
+        Takes the mean of the VAE's posterior (deterministic)."""
+        vae_param = next(self.vae.parameters())
+        channels = self.vae.config.in_channels
+        if pictures.shape[1] != channels:
+            pictures = pictures.mean(dim=1, keepdim=True).expand(-1, channels, -1, -1)
+        x = pictures.to(vae_param.device, vae_param.dtype) * 2 - 1
+        latents = self.vae.encode(x).latent_dist.mean
+        return latents.float() * self.vae.config.scaling_factor
+
+
+def default_device() -> str:
+    """``"cuda"`` when a CUDA GPU is present, else ``"cpu"``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str | torch.device) -> torch.dtype:
+    """fp16 on CUDA, fp32 elsewhere."""
+    return torch.float16 if torch.device(device).type == "cuda" else torch.float32
+
+
+def load_stable_diffusion_expert(
+    model_id: str | os.PathLike,
+    name: str,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> Expert:
+    """Load the parts of a Stable Diffusion 1.x repository an expert needs.
+
+    Reads ``unet/``, ``vae/``, ``text_encoder/``, ``tokenizer/`` and ``scheduler/``
+    from a hub id or a local folder laid out like one (the safety checker is never
+    loaded). Raises :class:`ModelUnavailableError` naming the model and the fix when
+    the weights cannot be had.
+    """
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    device = device or default_device()
+    dtype = dtype or default_dtype(device)
+    model_id = str(model_id)
+    if is_local(model_id) and not os.path.isdir(os.path.expanduser(model_id)):
+        raise ModelUnavailableError(unavailable_message(model_id, "no such folder"))
+    try:
+        scheduler_config = dict(DDIMScheduler.load_config(model_id, subfolder="scheduler"))
+        tokenizer = CLIPTokenizer.from_pretrained(model_id, subfolder="tokenizer")
+        text_encoder = CLIPTextModel.from_pretrained(
+            model_id, subfolder="text_encoder", torch_dtype=dtype
+        )
+        vae = AutoencoderKL.from_pretrained(model_id, subfolder="vae", torch_dtype=dtype)
+        unet = UNet2DConditionModel.from_pretrained(model_id, subfolder="unet", torch_dtype=dtype)
+    except (OSError, ValueError) as err:
+        raise ModelUnavailableError(
+            unavailable_message(model_id, f"{type(err).__name__}: {str(err).splitlines()[0]}")
+        ) from err
+    for module in (text_encoder, vae, unet):
+        module.to(device).eval().requires_grad_(False)
+    return Expert(
+        name=name,
+        unet=unet,
+        vae=vae,
+        prompt_encoder=TextPromptEncoder(tokenizer, text_encoder),
+        scheduler_config=scheduler_config,
+        model_id=model_id,
+    )
+
+
+def load_image_expert(
+    model_id: str | os.PathLike = IMAGE_MODEL,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> Expert:
+    """The image expert: Stable Diffusion 1.5 (or any SD 1.x id or folder)."""
+    return load_stable_diffusion_expert(model_id, "image", device, dtype)
+
+
+def load_audio_expert(
+    model_id: str | os.PathLike = AUDIO_MODEL,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    vocoder: bool = True,
+) -> Expert:
+    """The audio expert: Auffusion, with its HiFi-GAN from the repository's ``vocoder/``
+    (in ``expert.extras["vocoder"]``, fp32 unless on CUDA)."""
+    from itslib.hifigan import HiFiGAN
+
+    expert = load_stable_diffusion_expert(model_id, "audio", device, dtype)
+    if vocoder:
+        expert.extras["vocoder"] = HiFiGAN.from_pretrained(
+            model_id, subfolder="vocoder", device=expert.device, dtype=expert.dtype
+        )
+    return expert
