@@ -50,7 +50,7 @@ def _generate(args: argparse.Namespace) -> None:
         init["init_sound"] = wav
 
     pipeline = ImagesThatSound.from_pretrained(
-        args.image_model, args.audio_model, device=args.device, dtype=dtype
+        args.image_model, args.audio_model, device=args.device, dtype=dtype, offload=args.offload
     )
     for k, folder in enumerate(folders):
         settings["seed"] = args.seed + k
@@ -116,6 +116,11 @@ def _add_generate(commands) -> None:
         default="auto",
         choices=["auto", "fp16", "fp32"],
         help="auto: fp16 on CUDA, fp32 on CPU",
+    )
+    p.add_argument(
+        "--offload",
+        action="store_true",
+        help="keep text encoders and VAEs in CPU memory between uses (small GPUs)",
     )
     p.add_argument("--init-picture", default=None, help="start from this picture file")
     p.add_argument("--init-sound", default=None, help="start from this recording")

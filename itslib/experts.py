@@ -13,7 +13,9 @@ through the same loop.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +100,9 @@ class Expert:
         model_id: where the weights came from (hub id or folder).
         mel: the spectrogram conventions of an audio expert's pictures.
         extras: anything else the loader found (e.g. ``{"vocoder": HiFiGAN}``).
+        offload_to: with a GPU, keep the text encoder and VAE on this device (the
+            CPU) and move each to the UNet's device only while it works, to save
+            GPU memory on small cards. ``None``: everything stays on the UNet's device.
     """
 
     name: str
@@ -108,6 +113,19 @@ class Expert:
     model_id: str = ""
     mel: MelConfig = AUFFUSION
     extras: dict[str, Any] = field(default_factory=dict)
+    offload_to: str | None = None
+
+    @contextlib.contextmanager
+    def resident(self, module: nn.Module) -> Iterator[nn.Module]:
+        """Run ``module`` on the UNet's device; with offloading, move it back after."""
+        if self.offload_to is None:
+            yield module
+            return
+        module.to(self.device)
+        try:
+            yield module
+        finally:
+            module.to(self.offload_to)
 
     @property
     def device(self) -> torch.device:
@@ -120,12 +138,8 @@ class Expert:
     @torch.inference_mode()
     def condition(self, prompt: str, negative_prompt: str = "") -> Condition:
         """Encode ``prompt`` and ``negative_prompt`` (the unconditional branch)."""
-        return Condition(
-            uncond=self.prompt_encoder(negative_prompt),
-            cond=self.prompt_encoder(prompt),
-            prompt=prompt,
-            negative_prompt=negative_prompt,
-        )
+        with self.resident(self.prompt_encoder) as encode:
+            return Condition(encode(negative_prompt), encode(prompt), prompt, negative_prompt)
 
     def predict_noise(
         self, x_t: torch.Tensor, t: torch.Tensor | int, condition: Condition, guidance: float
@@ -155,8 +169,8 @@ class Expert:
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents (B, 4, h, w) -> pictures (B, C, 8h, 8w) in [0, 1] (float32, CPU)."""
         scale = self.vae.config.scaling_factor
-        vae_param = next(self.vae.parameters())
-        pictures = self.vae.decode(latents.to(vae_param.device, vae_param.dtype) / scale).sample
+        with self.resident(self.vae) as vae:
+            pictures = vae.decode(latents.to(self.device, vae.dtype) / scale).sample
         return (pictures.float() / 2 + 0.5).clamp(0, 1).cpu()
 
     @torch.inference_mode()
@@ -164,12 +178,11 @@ class Expert:
         """Pictures (B, C, H, W) in [0, 1] -> scaled latents (B, 4, H/8, W/8), float32.
 
         Takes the mean of the VAE's posterior (deterministic)."""
-        vae_param = next(self.vae.parameters())
         channels = self.vae.config.in_channels
         if pictures.shape[1] != channels:
             pictures = pictures.mean(dim=1, keepdim=True).expand(-1, channels, -1, -1)
-        x = pictures.to(vae_param.device, vae_param.dtype) * 2 - 1
-        latents = self.vae.encode(x).latent_dist.mean
+        with self.resident(self.vae) as vae:
+            latents = vae.encode(pictures.to(self.device, vae.dtype) * 2 - 1).latent_dist.mean
         return latents.float() * self.vae.config.scaling_factor
 
 
@@ -188,13 +201,15 @@ def load_stable_diffusion_expert(
     name: str,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
+    offload: bool = False,
 ) -> Expert:
     """Load the parts of a Stable Diffusion 1.x repository an expert needs.
 
     Reads ``unet/``, ``vae/``, ``text_encoder/``, ``tokenizer/`` and ``scheduler/``
     from a hub id or a local folder laid out like one (the safety checker is never
     loaded). Raises :class:`ModelUnavailableError` naming the model and the fix when
-    the weights cannot be had.
+    the weights cannot be had. ``offload``: keep the text encoder and VAE on the CPU
+    between uses (see :attr:`Expert.offload_to`).
     """
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
@@ -216,8 +231,10 @@ def load_stable_diffusion_expert(
         raise ModelUnavailableError(
             unavailable_message(model_id, f"{type(err).__name__}: {str(err).splitlines()[0]}")
         ) from err
+    offload_to = "cpu" if offload and torch.device(device).type != "cpu" else None
     for module in (text_encoder, vae, unet):
-        module.to(device).eval().requires_grad_(False)
+        module.eval().requires_grad_(False)
+        module.to(offload_to if offload_to and module is not unet else device)
     return Expert(
         name=name,
         unet=unet,
@@ -225,6 +242,7 @@ def load_stable_diffusion_expert(
         prompt_encoder=TextPromptEncoder(tokenizer, text_encoder),
         scheduler_config=scheduler_config,
         model_id=model_id,
+        offload_to=offload_to,
     )
 
 
@@ -232,9 +250,10 @@ def load_image_expert(
     model_id: str | os.PathLike = IMAGE_MODEL,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
+    offload: bool = False,
 ) -> Expert:
     """The image expert: Stable Diffusion 1.5 (or any SD 1.x id or folder)."""
-    return load_stable_diffusion_expert(model_id, "image", device, dtype)
+    return load_stable_diffusion_expert(model_id, "image", device, dtype, offload)
 
 
 def load_audio_expert(
@@ -242,12 +261,13 @@ def load_audio_expert(
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
     vocoder: bool = True,
+    offload: bool = False,
 ) -> Expert:
     """The audio expert: Auffusion, with its HiFi-GAN from the repository's ``vocoder/``
     (in ``expert.extras["vocoder"]``, fp32 unless on CUDA)."""
     from itslib.hifigan import HiFiGAN
 
-    expert = load_stable_diffusion_expert(model_id, "audio", device, dtype)
+    expert = load_stable_diffusion_expert(model_id, "audio", device, dtype, offload)
     if vocoder:
         expert.extras["vocoder"] = HiFiGAN.from_pretrained(
             model_id, subfolder="vocoder", device=expert.device, dtype=expert.dtype

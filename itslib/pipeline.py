@@ -140,13 +140,18 @@ class ImagesThatSound:
         audio_model: str = "auffusion/auffusion-full-no-adapter",
         device: str | None = None,
         dtype: torch.dtype | None = None,
+        offload: bool = False,
     ) -> ImagesThatSound:
-        """Stable Diffusion 1.5 + Auffusion (hub ids or local folders)."""
+        """Stable Diffusion 1.5 + Auffusion (hub ids or local folders); fp16 on CUDA.
+
+        ``offload``: keep text encoders and VAEs in CPU memory between uses (saves
+        about 0.8 GB of GPU memory in fp16; the UNets stay on the GPU).
+        """
         from itslib.experts import load_audio_expert, load_image_expert
 
         return cls(
-            load_image_expert(image_model, device, dtype),
-            load_audio_expert(audio_model, device, dtype),
+            load_image_expert(image_model, device, dtype, offload=offload),
+            load_audio_expert(audio_model, device, dtype, offload=offload),
             world="real",
         )
 

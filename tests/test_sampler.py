@@ -208,3 +208,17 @@ def test_missing_models_offline_give_one_clear_error(tmp_path):
     assert "local folder" in str(info.value) and "HF_HUB_OFFLINE=1" in str(info.value)
     with pytest.raises(ModelUnavailableError, match="no such folder"):
         load_audio_expert(tmp_path / "nowhere")
+
+
+def test_offloaded_modules_give_the_same_sample(tiny_repos):
+    """With offloading the text encoder and VAE move in and out; results are unchanged."""
+    image_repo, audio_repo = tiny_repos
+    kwargs = dict(steps=3, height=H, width=W, progress=False, vocoder="griffin-lim")
+    plain = ImagesThatSound(load_image_expert(image_repo), load_audio_expert(audio_repo))
+    offloaded = ImagesThatSound(load_image_expert(image_repo), load_audio_expert(audio_repo))
+    for expert in (offloaded.image_expert, offloaded.audio_expert):
+        expert.offload_to = "cpu"
+    (a,) = plain("a castle", "bell ringing", **kwargs)
+    (b,) = offloaded("a castle", "bell ringing", **kwargs)
+    torch.testing.assert_close(a.latents, b.latents)
+    assert next(offloaded.image_expert.vae.parameters()).device.type == "cpu"
