@@ -244,12 +244,15 @@ def picture_to_sound(picture, config: MelConfig = AUFFUSION, n_iter: int = 32) -
     return peak_normalize(griffin_lim(logmel, config, n_iter=n_iter), config.peak)
 
 
-def load_picture(path: str | os.PathLike, height: int, width: int | None = None) -> np.ndarray:
+def load_picture(
+    path: str | os.PathLike, height: int, width: int | None = None, fill: float = 0.0
+) -> np.ndarray:
     """Read an image file as a gray picture in [0, 1], shape (height, width).
 
     Resize rule: scale to ``height`` rows keeping the aspect ratio; then, if
-    ``width`` is given, centre-crop a wider picture or pad a narrower one with
-    black (silence) on the right.
+    ``width`` is given, centre-crop a wider picture or pad a narrower one on the
+    right with ``fill`` (0: black, silence as a spectrogram; 1: white, which leaves
+    a sound untouched when imprinting).
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -269,7 +272,7 @@ def load_picture(path: str | os.PathLike, height: int, width: int | None = None)
             left = (scaled_width - width) // 2
             picture = picture[:, left : left + width]
         else:
-            picture = np.pad(picture, ((0, 0), (0, width - scaled_width)))
+            picture = np.pad(picture, ((0, 0), (0, width - scaled_width)), constant_values=fill)
     return np.ascontiguousarray(picture)
 
 

@@ -1,82 +1,235 @@
-"""Command line: ``python -m itslib <command> ...`` (or the ``itslib`` script)."""
+"""Command line: ``python -m itslib <command> ...`` (or the ``itslib`` script).
+
+Commands: ``demo`` (no models), ``generate`` (the joint sampler), ``imprint`` and
+``sds`` (the baselines). Every command that writes samples puts sample k in
+``OUT/sample_{k:03d}/`` and never overwrites one silently.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+FORMATTER = argparse.ArgumentDefaultsHelpFormatter
 
 
-def _demo(args: argparse.Namespace) -> None:
-    from itslib.demo import run_demo
-
-    written = run_demo(args.out, sound=args.sound, picture=args.picture)
-    for name, path in written.items():
-        print(f"{name:>20}: {path}")
+# --- shared pieces ----------------------------------------------------------------------
 
 
-def _generate(args: argparse.Namespace) -> None:
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    from itslib.experts import AUDIO_MODEL, IMAGE_MODEL
+
+    p.add_argument("--models", default="auto", choices=["auto", "real", "mini"],
+                   help="real: SD 1.5 + Auffusion; mini: the shipped miniature models; auto: "
+                   "real with a CUDA GPU (or when a model is named), else mini")  # fmt: skip
+    p.add_argument(
+        "--image-model",
+        default=None,
+        help=f"SD 1.x hub id or local folder (real world; default {IMAGE_MODEL})",
+    )
+    p.add_argument(
+        "--audio-model",
+        default=None,
+        help=f"Auffusion hub id or local folder (real world; default {AUDIO_MODEL})",
+    )
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "fp16", "fp32"],
+        help="auto: fp16 on CUDA, fp32 on CPU",
+    )
+    p.add_argument(
+        "--offload",
+        action="store_true",
+        help="keep text encoders and VAEs in CPU memory between uses (small GPUs)",
+    )
+    p.add_argument(
+        "--height",
+        type=int,
+        default=None,
+        help="pixels, a multiple of 8 (default: 256 real, 64 mini)",
+    )
+    p.add_argument(
+        "--width",
+        type=int,
+        default=None,
+        help="pixels, 100 per second, a multiple of 8 (default: 1024 real, 256 mini)",
+    )
+    p.add_argument("--vocoder", default=None, choices=["hifigan", "griffin-lim"],
+                   help="how the spectrogram becomes sound (default: hifigan if the audio "
+                   "model has one, else griffin-lim)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="sample k uses seed + k")
+    p.add_argument("--num-samples", type=int, default=1, help="how many samples")
+    p.add_argument("--out", default=None, help="output folder (default: out/<command>)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing sample folders")
+    p.add_argument("--video", action="store_true", help="also write video.mp4 with a playhead")
+
+
+def load_pipeline(args: argparse.Namespace):
     import torch
 
-    from itslib import audio
-    from itslib._io import ensure_writable_folder
-    from itslib.pipeline import ImagesThatSound, Settings
+    from itslib.experts import AUDIO_MODEL, IMAGE_MODEL
+    from itslib.worlds import load_pipeline as load
 
-    # Check everything that can be checked before loading gigabytes of weights.
-    settings = {
-        name: getattr(args, name)
-        for name in (
-            "negative_image_prompt", "negative_audio_prompt", "steps", "image_guidance",
-            "audio_guidance", "audio_weight", "image_start", "audio_start", "height", "width",
-            "seed", "scheduler", "vocoder", "strength",
-        )
-    }  # fmt: skip
-    settings["crop_right"] = not args.no_crop
-    Settings(args.image_prompt, args.audio_prompt, **settings).check()
+    models = args.models
+    if models == "auto" and (args.image_model or args.audio_model):
+        models = "real"
+    dtype = {"auto": None, "fp16": torch.float16, "fp32": torch.float32}[args.dtype]
+    return load(models, args.image_model or IMAGE_MODEL, args.audio_model or AUDIO_MODEL,
+                device=args.device, dtype=dtype, offload=args.offload)  # fmt: skip
+
+
+def sample_folders(args: argparse.Namespace) -> list[Path]:
+    """The sample folders to write; fails before any work if one exists."""
+    from itslib._io import ensure_writable_folder
+
     if args.num_samples < 1:
         raise ValueError(f"--num-samples={args.num_samples} must be >= 1.")
-    out = ensure_writable_folder(args.out)
+    out = ensure_writable_folder(args.out or f"out/{args.command}", name="--out")
     folders = [out / f"sample_{k:03d}" for k in range(args.num_samples)]
     taken = [str(f) for f in folders if f.exists()]
     if taken and not args.overwrite:
         raise ValueError(
             f"{', '.join(taken)} already exist(s); choose another --out or pass --overwrite."
         )
-    dtype = {"auto": None, "fp16": torch.float16, "fp32": torch.float32}[args.dtype]
+    return folders
+
+
+def save(result, folder: Path, args: argparse.Namespace, **options) -> None:
+    result.save(folder, video=args.video, overwrite=args.overwrite, **options)
+    print(f"{folder}: {result.params['seconds']:.1f} s, seed {result.params['seed']}")
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+def run_demo(args: argparse.Namespace) -> None:
+    from itslib.demo import run_demo as demo
+
+    for name, path in demo(args.out, sound=args.sound, picture=args.picture).items():
+        print(f"{name:>20}: {path}")
+
+
+GENERATE_SETTINGS = (
+    "negative_image_prompt", "negative_audio_prompt", "steps", "image_guidance",
+    "audio_guidance", "audio_weight", "image_start", "audio_start", "height", "width",
+    "scheduler", "vocoder", "strength",
+)  # fmt: skip
+
+
+def run_generate(args: argparse.Namespace) -> None:
+    from itslib import audio
+    from itslib.pipeline import Settings
+
+    # Check everything that can be checked before loading gigabytes of weights.
+    settings = {name: getattr(args, name) for name in GENERATE_SETTINGS}
+    settings["crop_right"] = False if args.no_crop else None
+    # (sizes and vocoder left to the world are stood in for by valid values here)
+    stand_ins = {"height": args.height or 8, "width": args.width or 8,
+                 "vocoder": args.vocoder or "griffin-lim"}  # fmt: skip
+    Settings(args.image_prompt, args.audio_prompt, **(settings | stand_ins)).check()
+    folders = sample_folders(args)
+    pipeline = load_pipeline(args)
+    height, width = args.height or pipeline.canvas[0], args.width or pipeline.canvas[1]
     init = {}
     if args.init_picture:
-        init["init_picture"] = audio.load_picture(args.init_picture, args.height, args.width)
+        init["init_picture"] = audio.load_picture(args.init_picture, height, width)
     if args.init_sound:
-        wav = audio.load_audio(args.init_sound, seconds=args.width * 160 / 16000)
-        init["init_sound"] = wav
+        mel = pipeline.audio_expert.mel
+        init["init_sound"] = audio.load_audio(args.init_sound, mel.sample_rate,
+                                              seconds=mel.seconds(width))  # fmt: skip
+    for k, folder in enumerate(folders):
+        (result,) = pipeline(args.image_prompt, args.audio_prompt, seed=args.seed + k,
+                             **init, **settings)  # fmt: skip
+        save(result, folder, args, save_latents=args.save_latents)
 
-    pipeline = ImagesThatSound.from_pretrained(
-        args.image_model, args.audio_model, device=args.device, dtype=dtype, offload=args.offload
+
+def run_imprint(args: argparse.Namespace) -> None:
+    from itslib import audio
+    from itslib.baselines import check_unit, imprint_baseline
+
+    check_unit(args.strength, "--strength")
+    for given, name in ((args.picture, "--picture"), (args.sound, "--sound")):
+        if given and not Path(given).is_file():
+            raise FileNotFoundError(f"{name} {given!r} does not exist.")
+    folders = sample_folders(args)
+    pipeline = load_pipeline(args)
+    height, width = args.height or pipeline.canvas[0], args.width or pipeline.canvas[1]
+    mel = pipeline.audio_expert.mel
+    picture = audio.load_picture(args.picture, height, width, fill=1.0) if args.picture else None
+    sound = (
+        audio.load_audio(args.sound, mel.sample_rate, mel.seconds(width)) if args.sound else None
     )
     for k, folder in enumerate(folders):
-        settings["seed"] = args.seed + k
-        (result,) = pipeline(args.image_prompt, args.audio_prompt, **init, **settings)
-        result.save(folder, save_latents=args.save_latents, video=args.video,
-                    overwrite=args.overwrite)  # fmt: skip
-        print(f"{folder}: {result.params['seconds']:.1f} s, seed {result.params['seed']}")
+        result = imprint_baseline(
+            pipeline, args.image_prompt if picture is None else None,
+            args.audio_prompt if sound is None else None, picture, sound, args.strength,
+            seed=args.seed + k, height=height, width=width, vocoder=args.vocoder,
+        )  # fmt: skip
+        save(result, folder, args)
 
 
-def _add_generate(commands) -> None:
-    from itslib.experts import AUDIO_MODEL, IMAGE_MODEL
+def run_sds(args: argparse.Namespace) -> None:
+    from itslib.baselines import SDSSettings, sds_baseline
+
+    settings = SDSSettings(steps=args.steps, audio_only_steps=args.audio_only_steps, lr=args.lr,
+                           image_weight=args.image_weight, audio_weight=args.audio_weight,
+                           image_guidance=args.image_guidance, audio_guidance=args.audio_guidance,
+                           height=args.height, width=args.width,
+                           snapshot_every=args.snapshot_every)  # fmt: skip
+    settings.check()
+    folders = sample_folders(args)
+    pipeline = load_pipeline(args)
+    for k, folder in enumerate(folders):
+        settings.seed = args.seed + k
+        result = sds_baseline(pipeline, args.image_prompt, args.audio_prompt, settings,
+                              vocoder=args.vocoder)  # fmt: skip
+        save(result, folder, args)
+
+
+# --- the parser -------------------------------------------------------------------------
+
+
+def add_prompts(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument(
+        "--image-prompt",
+        required=required,
+        help="what it should look like (mini world: a picture class name)",
+    )
+    p.add_argument("--audio-prompt", required=required,
+                   help="what it should sound like (mini world: a sound class name)")  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="itslib", formatter_class=FORMATTER,
+        description="Images that sound: spectrograms that look like a picture and sound "
+        "like a sound (Chen, Geng, Owens 2024).",
+    )  # fmt: skip
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser(
-        "generate",
-        help="make images that sound from an image prompt and an audio prompt",
-        description="Denoise one latent with an image and an audio diffusion model at once "
-        "(Chen, Geng, Owens 2024). Sample k goes to OUT/sample_{k:03d}/ with image.png, "
-        "spectrogram.png, audio.wav and params.json.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "demo",
+        formatter_class=FORMATTER,
+        help="draw a sound as an Auffusion spectrogram and play it back",
     )
-    p.add_argument("--image-prompt", required=True, help="what the spectrogram should look like")
-    p.add_argument("--audio-prompt", required=True, help="what it should sound like")
+    p.add_argument("--out", default="out/demo", help="folder to write the files into")
+    p.add_argument("--sound", default=None, help="an audio file to use instead of the example")
+    p.add_argument("--picture", default=None, help="also play this image file as a sound")
+    p.set_defaults(run=run_demo)
+
+    p = commands.add_parser(
+        "generate", formatter_class=FORMATTER,
+        help="make images that sound from an image prompt and an audio prompt",
+        description="Denoise one latent with an image and an audio diffusion model at once. "
+        "Sample k goes to OUT/sample_{k:03d}/ with image.png, spectrogram.png, audio.wav, "
+        "params.json.",
+    )  # fmt: skip
+    add_prompts(p)
     p.add_argument("--negative-image-prompt", default="", help="image expert's unconditional text")
     p.add_argument("--negative-audio-prompt", default="", help="audio expert's unconditional text")
-    p.add_argument("--image-model", default=IMAGE_MODEL, help="SD 1.x hub id or local folder")
-    p.add_argument("--audio-model", default=AUDIO_MODEL, help="Auffusion hub id or local folder")
     p.add_argument("--steps", type=int, default=100, help="denoising steps")
     p.add_argument("--image-guidance", type=float, default=10.0, help="image CFG scale (>= 0)")
     p.add_argument("--audio-guidance", type=float, default=10.0, help="audio CFG scale (>= 0)")
@@ -98,30 +251,8 @@ def _add_generate(commands) -> None:
         default=0.0,
         help="share of steps in [0, 1) before the audio expert joins",
     )
-    p.add_argument("--seed", type=int, default=0, help="sample k uses seed + k")
-    p.add_argument("--num-samples", type=int, default=1, help="how many samples")
-    p.add_argument("--height", type=int, default=256, help="pixels, a multiple of 8")
-    p.add_argument("--width", type=int, default=1024, help="pixels (100 per second), multiple of 8")
     p.add_argument("--scheduler", default="ddim", choices=["ddim", "dpm++", "dpm++sde", "euler",
                    "pndm"], help="diffusers scheduler")  # fmt: skip
-    p.add_argument(
-        "--vocoder",
-        default="hifigan",
-        choices=["hifigan", "griffin-lim"],
-        help="how the spectrogram becomes sound",
-    )
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
-    p.add_argument(
-        "--dtype",
-        default="auto",
-        choices=["auto", "fp16", "fp32"],
-        help="auto: fp16 on CUDA, fp32 on CPU",
-    )
-    p.add_argument(
-        "--offload",
-        action="store_true",
-        help="keep text encoders and VAEs in CPU memory between uses (small GPUs)",
-    )
     p.add_argument("--init-picture", default=None, help="start from this picture file")
     p.add_argument("--init-sound", default=None, help="start from this recording")
     p.add_argument(
@@ -133,40 +264,50 @@ def _add_generate(commands) -> None:
     p.add_argument(
         "--no-crop",
         action="store_true",
-        help="keep the right-edge 32/1024 of the width (cropped by default)",
+        help="keep the right-edge 32/1024 of the width (real world crops it)",
     )
     p.add_argument("--save-latents", action="store_true", help="also write latents.npy")
-    p.add_argument("--video", action="store_true", help="also write video.mp4 with a playhead")
-    p.add_argument("--out", default="out/generate", help="output folder")
-    p.add_argument("--overwrite", action="store_true", help="replace existing sample folders")
-    p.set_defaults(run=_generate)
+    add_model_options(p)
+    p.set_defaults(run=run_generate)
 
+    p = commands.add_parser(
+        "imprint", formatter_class=FORMATTER,
+        help="baseline: carve a picture into a spectrogram (generated or your own files)",
+        description="spectrogram * (1 - strength * (1 - gray picture)), then the vocoder.",
+    )  # fmt: skip
+    add_prompts(p, required=False)
+    p.add_argument("--picture", default=None, help="your own picture file (instead of a prompt)")
+    p.add_argument("--sound", default=None, help="your own audio file (instead of a prompt)")
+    p.add_argument("--strength", type=float, default=0.5, help="how deep to carve, in [0, 1]")
+    add_model_options(p)
+    p.set_defaults(run=run_imprint)
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="itslib",
-        description="Images that sound: spectrograms that look like a picture and sound "
-        "like a sound.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    demo = commands.add_parser(
-        "demo",
-        help="draw a sound as an Auffusion spectrogram and play it back (no models needed)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    demo.add_argument("--out", default="out/demo", help="folder to write the files into")
-    demo.add_argument("--sound", default=None, help="an audio file to use instead of the example")
-    demo.add_argument("--picture", default=None, help="also play this image file as a sound")
-    demo.set_defaults(run=_demo)
-    _add_generate(commands)
+    p = commands.add_parser(
+        "sds", formatter_class=FORMATTER,
+        help="baseline: optimise a canvas with image and audio score distillation",
+    )  # fmt: skip
+    add_prompts(p)
+    p.add_argument("--steps", type=int, default=40_000, help="optimisation steps")
+    p.add_argument("--audio-only-steps", type=int, default=5_000, help="audio-only warm start")
+    p.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate")
+    p.add_argument("--image-weight", type=float, default=0.4, help="image SDS weight")
+    p.add_argument("--audio-weight", type=float, default=1.0, help="audio SDS weight")
+    p.add_argument("--image-guidance", type=float, default=80.0, help="image CFG scale")
+    p.add_argument("--audio-guidance", type=float, default=10.0, help="audio CFG scale")
+    p.add_argument("--snapshot-every", type=int, default=0, help="keep the canvas every N steps")
+    add_model_options(p)
+    p.set_defaults(run=run_sds)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 with a one-line message on bad input)."""
     args = build_parser().parse_args(argv)
+    if args.command == "imprint":
+        if not (args.image_prompt or args.picture) or not (args.audio_prompt or args.sound):
+            print("itslib imprint: error: give --image-prompt or --picture, and --audio-prompt "
+                  "or --sound.", file=sys.stderr)  # fmt: skip
+            return 2
     try:
         args.run(args)
     except (ValueError, FileNotFoundError) as err:

@@ -147,9 +147,11 @@ class Expert:
         """Classifier-free-guided noise estimate for ``x_t`` (B, C, h, w) at ``t``.
 
         One UNet call on the batch ``[uncond] * B + [cond] * B``; returns (B, C, h, w)
-        in the UNet's dtype.
+        in the UNet's dtype. ``t``: a scalar, or one timestep per sample (B,).
         """
         batch = x_t.shape[0]
+        if torch.is_tensor(t) and t.ndim == 1 and t.numel() == batch:
+            t = torch.cat([t, t])
         x = torch.cat([x_t, x_t]).to(self.device, self.dtype)
         kwargs = {
             key: torch.cat(

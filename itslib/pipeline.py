@@ -73,19 +73,21 @@ class Settings:
     audio_weight: float = 0.5
     image_start: float = 0.1
     audio_start: float = 0.0
-    height: int = 256
-    width: int = 1024
+    height: int | None = None  # None: the world's canvas (256 x 1024 real, 64 x 256 mini)
+    width: int | None = None
     seed: int = 0
     scheduler: str = "ddim"
     eta: float = 0.0
-    vocoder: str = "hifigan"
-    crop_right: bool = True
+    vocoder: str | None = None  # None: HiFi-GAN when the audio expert has one, else Griffin-Lim
+    crop_right: bool | None = None  # None: on for the real models (FACTS.md), off for mini
     strength: float = 1.0
     init: str | None = None
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the parameter and its allowed range."""
         for name in ("height", "width"):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} is not set.")
             value = getattr(self, name)
             if value <= 0 or value % 8:
                 raise ValueError(
@@ -127,11 +129,27 @@ class ImagesThatSound:
     audio_expert: Expert
     vocoder: torch.nn.Module | None = None
     world: str = "real"
+    canvas: tuple[int, int] = (256, 1024)
+    crop_right: bool = True
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.vocoder is None:
             self.vocoder = self.audio_expert.extras.get("vocoder")
+
+    def settings(self, image_prompt: str, audio_prompt: str, **overrides: Any) -> Settings:
+        """A checked :class:`Settings` with this world's defaults filled in."""
+        config = Settings(image_prompt, audio_prompt, **overrides)
+        config.height = config.height or self.canvas[0]
+        config.width = config.width or self.canvas[1]
+        if config.vocoder is None:
+            config.vocoder = "hifigan" if self.vocoder is not None else "griffin-lim"
+        if config.crop_right is None:
+            config.crop_right = self.crop_right
+        config.check()
+        if config.vocoder == "hifigan" and self.vocoder is None:
+            raise ValueError("vocoder='hifigan' but this audio expert has none; use 'griffin-lim'.")
+        return config
 
     @classmethod
     def from_pretrained(
@@ -193,7 +211,7 @@ class ImagesThatSound:
         both are noised to ``strength`` as image-to-image diffusion does.
         """
         # 1. Check the inputs.
-        config = Settings(image_prompt, audio_prompt, **settings)
+        config = self.settings(image_prompt, audio_prompt, **settings)
         if init_picture is not None and init_sound is not None:
             raise ValueError("give init_picture or init_sound, not both.")
         init = None
@@ -208,11 +226,8 @@ class ImagesThatSound:
                 f"{config.height} x {config.width}; resize it (itslib.audio.load_picture) "
                 "or cut the sound to width * hop samples."
             )
-        config.check()
         if num_samples < 1:
             raise ValueError(f"num_samples={num_samples} must be >= 1.")
-        if config.vocoder == "hifigan" and self.vocoder is None:
-            raise ValueError("vocoder='hifigan' but this audio expert has none; use 'griffin-lim'.")
 
         results = []
         for k in range(num_samples):
@@ -239,7 +254,7 @@ class ImagesThatSound:
         """Steps 4-6: decode both ways, vocode, and pack a :class:`Result`."""
         image = self.image_expert.decode(out.latents)[0]
         spectrogram = self.audio_expert.decode(out.latents)[0].mean(dim=0).numpy()
-        image = image.permute(1, 2, 0).numpy()
+        image = image.expand(3, -1, -1).permute(1, 2, 0).numpy()  # gray models: 1 -> 3
         if config.crop_right:  # the dark band the VAE leaves at the right edge
             keep = config.width - round(config.width * 32 / 1024)
             image, spectrogram = image[:, :keep], spectrogram[:, :keep]

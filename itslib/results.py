@@ -28,9 +28,11 @@ class Result:
         logmel: (n_mels, W') the spectrogram as a log-mel.
         waveform: (W' * hop,) float32 in [-1, 1].
         sample_rate: of ``waveform`` (16 kHz).
-        latents: (4, H/8, W/8) float32, the clean latent.
+        latents: (4, H/8, W/8) float32, the clean latent (``None`` for baselines
+            that have none).
         params: every parameter used, the seed, models, timings.
         trajectory: the sampler's per-step record when captured.
+        extras: method-specific records (e.g. SDS's loss history and snapshots).
     """
 
     image: np.ndarray
@@ -38,9 +40,10 @@ class Result:
     logmel: np.ndarray
     waveform: np.ndarray
     sample_rate: int
-    latents: torch.Tensor
+    latents: torch.Tensor | None
     params: dict[str, Any]
     trajectory: list = field(default_factory=list, repr=False)
+    extras: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def save(
         self,
@@ -70,7 +73,7 @@ class Result:
             write_png(staging / "image.png", self.image)
             write_png(staging / "spectrogram.png", self.spectrogram)
             audio.write_wav(staging / "audio.wav", self.waveform, self.sample_rate)
-            if save_latents:
+            if save_latents and self.latents is not None:
                 np.save(staging / "latents.npy", self.latents.float().numpy().astype(np.float32))
             if video:
                 from itslib.viz import write_video

@@ -99,3 +99,47 @@ def test_unknown_scheduler_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit):
         main(["generate", "--image-prompt", "a", "--audio-prompt", "b", "--scheduler", "x"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def model_args(tiny_repos):
+    return ["--image-model", str(tiny_repos[0]), "--audio-model", str(tiny_repos[1]),
+            "--height", "256", "--width", "64"]  # fmt: skip
+
+
+def test_imprint_with_own_files(tiny_repos, tmp_path):
+    Image.fromarray((np.random.default_rng(0).uniform(size=(30, 50)) * 255).astype(np.uint8)).save(
+        tmp_path / "me.png"
+    )
+    t = np.arange(8000) / 8000
+    sf.write(tmp_path / "me.wav", np.sin(2 * np.pi * 300 * t), 8000)
+    out = tmp_path / "imprint"
+    code = main(["imprint", "--picture", str(tmp_path / "me.png"), "--sound",
+                 str(tmp_path / "me.wav"), "--out", str(out), *model_args(tiny_repos)])  # fmt: skip
+    assert code == 0
+    params = json.loads((out / "sample_000" / "params.json").read_text())
+    assert params["method"] == "imprint" and params["own_picture"] and params["own_sound"]
+    wav, rate = sf.read(out / "sample_000" / "audio.wav")
+    assert rate == 16000 and wav.shape == (64 * 160,)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--strength", "1.5", "--image-prompt", "a", "--audio-prompt", "b"], "--strength=1.5"),
+        (["--picture", "nowhere.png", "--audio-prompt", "b"], "does not exist"),
+        (["--audio-prompt", "b"], "give --image-prompt or --picture"),
+    ],
+)
+def test_imprint_bad_input(tiny_repos, tmp_path, capsys, extra, message):
+    assert main(["imprint", *extra, "--out", str(tmp_path / "o"), *model_args(tiny_repos)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sds_command(tiny_repos, tmp_path):
+    out = tmp_path / "sds"
+    code = main(["sds", "--image-prompt", "a castle", "--audio-prompt", "bell ringing",
+                 "--steps", "3", "--audio-only-steps", "1", "--image-guidance", "7.5",
+                 "--out", str(out), *model_args(tiny_repos)])  # fmt: skip
+    assert code == 0
+    params = json.loads((out / "sample_000" / "params.json").read_text())
+    assert params["method"] == "sds" and set(params["losses"]) == {"audio", "image"}
