@@ -20,6 +20,28 @@ from itslib.pipeline import ImagesThatSound
 
 WORLDS = ("auto", "real", "mini")
 
+# Prompt pairs (image prompt, audio prompt) to start from, per world. The real ones
+# follow the paper's examples and its advice: "a painting of X, grayscale", and
+# style words such as "lithograph style" or "black background" make room for silence.
+EXAMPLES = {
+    "real": [
+        ("a painting of castle towers, grayscale", "bell ringing"),
+        ("a painting of cute kittens, grayscale", "a kitten meowing for attention"),
+        ("a painting of a tiger, grayscale", "tiger growling"),
+        ("a lithograph of a garden with flowers, grayscale", "birds singing sweetly"),
+        ("a painting of a train, black background, grayscale", "a train whistling"),
+        ("a painting of racing cars, grayscale", "a race car passing by and disappearing"),
+    ],
+    "mini": [
+        ("city skyline", "bell ringing"),
+        ("mountains", "siren"),
+        ("waves", "chord"),
+        ("circles", "drum beats"),
+        ("trees", "birds chirping"),
+        ("stars", "rain"),
+    ],
+}
+
 
 def pick_world(models: str = "auto", quiet: bool = False) -> str:
     """Resolve ``auto``: the ``ITSLIB_WORLD`` environment variable if set, else ``real``
@@ -46,6 +68,7 @@ def mini_pipeline(folder: str | os.PathLike | None = None, device: str = "cpu") 
     one shared autoencoder, Griffin-Lim as the vocoder."""
     from itslib import mini
 
+    folder = folder or os.environ.get("ITSLIB_MINI_WEIGHTS") or None
     parts = mini.load_components(folder, device=device)
     source = str(folder) if folder is not None else "itslib/mini/weights"
 
@@ -75,7 +98,22 @@ def load_pipeline(
     mini_folder: str | os.PathLike | None = None,
     quiet: bool = False,
 ) -> ImagesThatSound:
-    """The pipeline of the chosen world (see :func:`pick_world`)."""
-    if pick_world(models, quiet) == "mini":
+    """The pipeline of the chosen world (see :func:`pick_world`).
+
+    With ``models="auto"`` and a GPU whose hub access fails (offline, not logged in),
+    it says so and falls back to the miniature world. ``ITSLIB_MINI_WEIGHTS`` points
+    at another folder of miniature weights (e.g. ones you trained).
+    """
+    from itslib._hub import ModelUnavailableError
+
+    world = pick_world(models, quiet)
+    if world == "mini":
         return mini_pipeline(mini_folder, device=device or "cpu")
-    return ImagesThatSound.from_pretrained(image_model, audio_model, device, dtype, offload)
+    try:
+        return ImagesThatSound.from_pretrained(image_model, audio_model, device, dtype, offload)
+    except ModelUnavailableError as err:
+        if models != "auto":
+            raise
+        print(f"The real models are not available ({str(err).splitlines()[0]}); "
+              "using the miniature models instead.")  # fmt: skip
+        return mini_pipeline(mini_folder, device="cpu")
