@@ -189,6 +189,26 @@ def run_sds(args: argparse.Namespace) -> None:
         save(result, folder, args)
 
 
+def run_colorize(args: argparse.Namespace) -> None:
+    import torch
+
+    from itslib.colorize import colorize_sample_folder, load_colorizer
+
+    folders = [Path(f) for f in args.folders]
+    for folder in folders:
+        if not (folder / "spectrogram.png").is_file():
+            raise FileNotFoundError(f"{folder} is not a sample folder (no spectrogram.png).")
+    dtype = {"auto": None, "fp16": torch.float16, "fp32": torch.float32}[args.dtype]
+    colorizer = load_colorizer(args.stage1_model, args.stage2_model, device=args.device,
+                               dtype=dtype, offload=False if args.no_offload else None)  # fmt: skip
+    for folder in folders:
+        path = colorize_sample_folder(folder, image_prompt=args.prompt, video=args.video,
+                                      colorizer=colorizer, steps=args.steps,
+                                      guidance=args.guidance, start_step=args.start_step,
+                                      seed=args.seed)  # fmt: skip
+        print(path)
+
+
 # --- the parser -------------------------------------------------------------------------
 
 
@@ -297,6 +317,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshot-every", type=int, default=0, help="keep the canvas every N steps")
     add_model_options(p)
     p.set_defaults(run=run_sds)
+
+    from itslib.colorize import STAGE_1_MODEL, STAGE_2_MODEL
+
+    p = commands.add_parser(
+        "colorize", formatter_class=FORMATTER,
+        help="colour a sample's spectrogram with DeepFloyd IF, keeping its grayscale (GPU)",
+        description="Factorized-diffusion colorization: writes color.png next to each sample; "
+        "its channel mean equals the spectrogram, so it plays as the same sound. DeepFloyd IF "
+        "is gated: accept its licence on the hub and log in first.",
+    )  # fmt: skip
+    p.add_argument("folders", nargs="+", help="sample folders (with spectrogram.png)")
+    p.add_argument("--prompt", default=None,
+                   help="image prompt (default: the one in the folder's params.json)")
+    p.add_argument("--steps", type=int, default=30, help="stage I denoising steps")
+    p.add_argument("--guidance", type=float, default=10.0, help="CFG scale")
+    p.add_argument("--start-step", type=int, default=7, help="start at this step, in [0, steps)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--stage1-model", default=STAGE_1_MODEL, help="IF stage I id or folder")
+    p.add_argument("--stage2-model", default=STAGE_2_MODEL, help="IF stage II id or folder")
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "fp16", "fp32"],
+                   help="auto: fp16 on CUDA, fp32 on CPU")
+    p.add_argument("--no-offload", action="store_true", help="keep IF on the GPU (big GPUs)")
+    p.add_argument("--video", action="store_true",
+                   help="also write video_color.mp4: the colour picture with a playhead")
+    p.set_defaults(run=run_colorize)
     return parser
 
 

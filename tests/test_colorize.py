@@ -198,3 +198,27 @@ def test_gated_model_offline_says_licence_and_login():
 def test_missing_local_folder(tiny_if, tmp_path):
     with pytest.raises(ModelUnavailableError, match="no such folder"):
         load_colorizer(tiny_if[0], tmp_path / "nowhere", device="cpu")
+
+
+def test_cli_colorize_writes_color_png(tiny_if, tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from itslib.audio import write_wav
+    from itslib.cli import main
+
+    folder = tmp_path / "sample_000"
+    folder.mkdir()
+    gray = spectrogram(seed=5)
+    Image.fromarray((gray * 255).round().astype(np.uint8)).save(folder / "spectrogram.png")
+    (folder / "params.json").write_text(json.dumps({"image_prompt": "a castle, grayscale"}))
+    write_wav(folder / "audio.wav", np.zeros(64 * 160, dtype=np.float32))
+    args = ["colorize", str(folder), "--stage1-model", str(tiny_if[0]), "--stage2-model",
+            str(tiny_if[1]), "--steps", "4", "--start-step", "1", "--device", "cpu"]  # fmt: skip
+    assert main(args) == 0
+    color = np.asarray(Image.open(folder / "color.png"), dtype=np.float32) / 255
+    saved_gray = np.asarray(Image.open(folder / "spectrogram.png"), dtype=np.float32) / 255
+    assert np.abs(color.mean(axis=-1) - saved_gray).max() <= 1 / 255 + 1e-6
+    assert main(["colorize", str(tmp_path / "nowhere")]) == 2
+    assert "not a sample folder" in capsys.readouterr().err
