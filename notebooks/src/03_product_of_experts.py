@@ -131,9 +131,10 @@ plt.show()
 # %% [markdown]
 # At guidance 1 the samples spread over both curves (the broad geometric mean); at
 # guidance 2 most of them gather where the curves cross, with a trail left along the
-# ring; at 4 they over-sharpen into thin slivers at the crossings. (Summing the scores of the *noised* distributions is not exactly
-# the score of the noised product, which is why even guidance 2 is not perfect; see
-# {cite:t}`du2023reduce` for samplers that correct this.)
+# ring; at 4 they over-sharpen into thin slivers at the crossings. (Summing the
+# scores of the *noised* distributions is not exactly the score of the noised
+# product, which is why even guidance 2 is not perfect; see {cite:t}`du2023reduce`
+# for samplers that correct this.)
 #
 # ## The weight
 #

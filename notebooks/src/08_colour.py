@@ -1,0 +1,109 @@
+# %% [markdown]
+# # Colour
+#
+# A spectrogram is gray. The paper colours its results with **Factorized Diffusion**
+# {cite:p}`geng2024factorized`: split a colour picture into a grayscale part and a
+# colour part,
+#
+# $$ x = \underbrace{\operatorname{gray}(x)}_{\text{the spectrogram}} +
+#        \underbrace{\big(x - \operatorname{gray}(x)\big)}_{\text{generated}},
+#    \qquad \operatorname{gray}(x) = \tfrac13 (x_R + x_G + x_B), $$
+#
+# and let a pixel diffusion model (DeepFloyd IF {cite:p}`deepfloyd2023if`, prompt
+# "a colorful photo of ...") generate only the colour part: at every step, the noisy
+# picture's grayscale part is replaced by the spectrogram noised to the same level.
+# The result still plays as the same sound, because its grayscale *is* the
+# spectrogram.
+#
+# IF is large (its T5 text encoder alone is about 10 GB in fp16) and gated, so the
+# colourisation runs only with a GPU and a Hugging Face login. Everywhere else this
+# page shows the factorisation itself, which is exact arithmetic.
+
+# %% tags=["skip-execution"]
+# Colab set-up: fetch the book's code and install it (runs only in Colab).
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    repo = "https://github.com/itslib/images-that-sound-book"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", repo, "/content/its"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements.txt"],
+                   cwd="/content/its", check=True)
+    sys.path.insert(0, "/content/its")
+
+
+# %% tags=["skip-execution"]
+# DeepFloyd IF is gated: while logged in on the Hugging Face website, accept the licence
+# on https://huggingface.co/DeepFloyd/IF-I-M-v1.0 and .../IF-II-M-v1.0, then log in here.
+from huggingface_hub import login
+
+login()  # paste a token from https://huggingface.co/settings/tokens
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from itslib.colorize import exact_projection
+from itslib.worlds import EXAMPLES, load_pipeline
+
+pipe = load_pipeline()
+print(f"This page was drawn by the {pipe.world} world.")
+image_prompt, audio_prompt = EXAMPLES[pipe.world][0]
+(result,) = pipe(image_prompt, audio_prompt, seed=0, progress=False)
+spectrogram = result.spectrogram
+
+# %% [markdown]
+# ## The factorisation, exactly
+#
+# Take any colour picture, here the image model's own decode of the same latent
+# with a colour wash, and swap its grayscale part for the spectrogram. The colour
+# part survives, the grayscale becomes the spectrogram exactly (up to the clipping
+# into [0, 1] that `exact_projection` handles by toning the colour down where needed).
+
+# %%
+height, width = spectrogram.shape
+ramp = np.linspace(0, 1, width)[None, :, None]
+wash = np.concatenate([ramp, 1 - ramp, np.full_like(ramp, 0.5)], axis=2)
+colour_source = np.clip(0.6 * wash + 0.4 * result.image, 0, 1)
+source = torch.from_numpy(colour_source).permute(2, 0, 1)[None].float()
+coloured = exact_projection(source, torch.from_numpy(spectrogram)[None, None].float())
+coloured = coloured[0].permute(1, 2, 0).numpy()
+error = np.abs(coloured.mean(axis=-1) - spectrogram).max()
+print(f"largest |gray(coloured) - spectrogram| = {error:.2e}")
+
+fig, axes = plt.subplots(3, 1, figsize=(10, 6))
+for ax, picture, title in zip(axes, (colour_source, spectrogram, coloured),
+                              ("a colour picture", "the spectrogram",
+                               "its colour part + the spectrogram as grayscale"), strict=True):
+    ax.imshow(picture, cmap="gray", vmin=0, vmax=1, aspect="auto")
+    ax.set(title=title, xticks=[], yticks=[])
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Colourising with DeepFloyd IF (GPU)
+#
+# With a GPU, the cell below frees the joint sampler's models, loads IF stage I and
+# II with CPU offload, colours the sample ("a colorful photo of ..." built from the
+# image prompt; 30 steps, guidance 10, starting at step 7 from the noised gray
+# picture) and checks the grayscale invariant on every pixel.
+
+# %%
+if torch.cuda.is_available() and pipe.world == "real":
+    from itslib.colorize import colorize, free_gpu_memory, load_colorizer
+
+    del pipe
+    free_gpu_memory()
+    colour = colorize(spectrogram[:, : spectrogram.shape[1] // 32 * 32], image_prompt,
+                      colorizer=load_colorizer())
+    gray = spectrogram[:, : colour.shape[1]]
+    print("grayscale invariant holds:", bool(np.abs(colour.mean(-1) - gray).max() <= 1 / 255))
+    plt.figure(figsize=(12, 3))
+    plt.imshow(colour, aspect="auto")
+    plt.axis("off")
+    plt.show()
+else:
+    print("Colourisation needs DeepFloyd IF on a GPU: open this chapter in Colab with a GPU "
+          "runtime and run the login cell above.")

@@ -1,0 +1,95 @@
+# %% [markdown]
+# # Playground
+#
+# Everything the sampler exposes, on sliders: the two prompts, the audio weight, the
+# warm start, the guidance scales, the number of steps and the seed. Press
+# **Generate** to draw a sample and play it with the moving playhead.
+#
+# Widgets need a live Python kernel: open this chapter in Colab (rocket button) or
+# in Jupyter. On the published page you see the sample drawn with the default
+# settings below the controls.
+
+# %% tags=["skip-execution"]
+# Colab set-up: fetch the book's code and install it (runs only in Colab).
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    repo = "https://github.com/itslib/images-that-sound-book"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", repo, "/content/its"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements.txt"],
+                   cwd="/content/its", check=True)
+    sys.path.insert(0, "/content/its")
+
+
+# %%
+import ipywidgets as widgets
+from IPython.display import display
+
+from itslib.viz import show
+from itslib.worlds import EXAMPLES, load_pipeline
+
+pipe = load_pipeline()
+print(f"This page was drawn by the {pipe.world} world.")
+first_image, first_audio = EXAMPLES[pipe.world][0]
+if pipe.world == "mini":  # class names: pick from lists
+    image_box = widgets.Dropdown(options=pipe.image_expert.prompt_encoder.class_names,
+                                 value=first_image, description="image")
+    audio_box = widgets.Dropdown(options=pipe.audio_expert.prompt_encoder.class_names,
+                                 value=first_audio, description="audio")
+else:  # free text for Stable Diffusion and Auffusion
+    image_box = widgets.Text(value=first_image, description="image", layout={"width": "600px"})
+    audio_box = widgets.Text(value=first_audio, description="audio", layout={"width": "600px"})
+style = {"description_width": "110px"}
+controls = {
+    "audio_weight": widgets.FloatSlider(0.5, min=0, max=1, step=0.05, description="audio weight",
+                                        style=style),
+    "image_start": widgets.FloatSlider(0.1, min=0, max=0.9, step=0.05,
+                                       description="image starts at", style=style),
+    "audio_start": widgets.FloatSlider(0.0, min=0, max=0.9, step=0.05,
+                                       description="audio starts at", style=style),
+    "image_guidance": widgets.FloatSlider(10.0, min=0, max=20, step=0.5,
+                                          description="image guidance", style=style),
+    "audio_guidance": widgets.FloatSlider(10.0, min=0, max=20, step=0.5,
+                                          description="audio guidance", style=style),
+    "steps": widgets.IntSlider(100, min=10, max=200, step=10, description="steps", style=style),
+    "seed": widgets.IntText(0, description="seed", style=style),
+}
+button = widgets.Button(description="Generate", button_style="primary")
+output = widgets.Output()
+
+
+def generate(_=None):
+    settings = {name: control.value for name, control in controls.items()}
+    with output:
+        output.clear_output(wait=True)
+        try:
+            (result,) = pipe(image_box.value, audio_box.value, progress=False, **settings)
+        except ValueError as err:  # e.g. both starts > 0: no expert active at step 0
+            print(f"Not possible: {err}")
+            return
+        display(show(result))
+        print(f"{result.params['unet_evaluations']} UNet evaluations, "
+              f"{result.params['seconds']:.1f} s")
+
+
+button.on_click(generate)
+display(widgets.VBox([image_box, audio_box, *controls.values(), button, output]))
+
+# %% [markdown]
+# The sample with the default settings (the paper's):
+
+# %%
+(result,) = pipe(first_image, first_audio, seed=0, progress=False)
+show(result)
+
+# %% [markdown]
+# Things to try:
+#
+# - slide **audio weight** to 0 and to 1: the two single-expert limits;
+# - set **image starts at** to 0 and **audio starts at** to 0.1: an image-first warm
+#   start, which in the paper raised the picture score and lowered the sound score;
+# - lower both **guidance** scales to 1: the intersection gets blurry (chapter 3
+#   explains why);
+# - halve the **steps**: DDIM degrades gracefully, and the run takes half the time.
