@@ -1,0 +1,62 @@
+"""``python -m itslib.mini.train --quick`` trains every stage and the result loads."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from itslib.mini import judge_pictures, judge_sounds, load_components
+from itslib.mini.train import STAGES, main
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mini_run")
+    weights = out / "weights"
+    torch_threads = torch.get_num_threads()
+    main(["--out", str(out), "--seed", "0", "--quick", "--weights", str(weights)])
+    torch.set_num_threads(torch_threads)
+    return out, weights
+
+
+def test_quick_training_runs_every_stage(quick_run):
+    out, weights = quick_run
+    for stage in STAGES:
+        assert (out / stage / "done.json").exists()
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert {record["stage"] for record in log} == set(STAGES)
+    info = json.loads((weights / "training.json").read_text())
+    assert info["seed"] == 0 and "--quick" in info["command"]
+    assert set(info["judge_accuracy"]) >= {"picture_judge", "sound_judge_griffin_lim32"}
+    assert info["weights_bytes"] <= 25 * 2**20
+
+
+def test_quick_weights_load_and_run(quick_run):
+    _, weights = quick_run
+    parts = load_components(weights)
+    assert parts.vae.config.scaling_factor > 0
+    assert parts.scheduler_config["beta_schedule"] == "scaled_linear"
+    x = torch.randn(2, 4, 16, 64)
+    with torch.no_grad():
+        eps = parts.image_unet(x, torch.tensor([10, 10]), class_labels=torch.tensor([0, 8])).sample
+        pictures = parts.vae.decode(x / parts.scaling_factor).sample
+    assert eps.shape == x.shape and pictures.shape == (2, 1, 64, 256)
+    rng = np.random.default_rng(0)
+    probs = judge_pictures(rng.random((3, 64, 256)), judge=parts.picture_judge)
+    assert probs.shape == (3, 8) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    probs = judge_sounds(rng.standard_normal((2, 40960)) * 0.1, judge=parts["sound_judge"])
+    assert probs.shape == (2, 8)
+
+
+def test_resume_skips_finished_stages(quick_run, capsys):
+    out, weights = quick_run
+    before = {s: (out / s / "done.json").stat().st_mtime_ns for s in STAGES}
+    main(["--out", str(out), "--seed", "0", "--quick", "--no-export"])
+    assert {s: (out / s / "done.json").stat().st_mtime_ns for s in STAGES} == before
+    assert capsys.readouterr().err.count("done, skipped") == len(STAGES)
+
+
+def test_missing_weights_name_the_train_command(tmp_path):
+    with pytest.raises(FileNotFoundError, match="itslib.mini.train"):
+        load_components(tmp_path)

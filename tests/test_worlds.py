@@ -1,0 +1,92 @@
+"""Choosing a world, and the miniature world through the same pipeline, CLI and tables."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from itslib import worlds
+from itslib.mini.store import DEFAULT_WEIGHTS
+
+needs_weights = pytest.mark.skipif(
+    not (DEFAULT_WEIGHTS / "training.json").exists(),
+    reason="miniature weights not trained yet (python -m itslib.mini.train)",
+)
+
+
+def test_pick_world(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv("ITSLIB_WORLD", raising=False)
+    assert worlds.pick_world("auto") == "mini"
+    assert "No CUDA GPU" in capsys.readouterr().out
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert worlds.pick_world("auto") == "real"
+    monkeypatch.setenv("ITSLIB_WORLD", "mini")
+    assert worlds.pick_world("auto") == "mini"
+    assert worlds.pick_world("real") == "real"  # an explicit choice wins
+    monkeypatch.setenv("ITSLIB_WORLD", "moon")
+    with pytest.raises(ValueError, match="ITSLIB_WORLD='moon'"):
+        worlds.pick_world("auto")
+    with pytest.raises(ValueError, match="models='big'"):
+        worlds.pick_world("big")
+
+
+def test_auto_falls_back_to_mini_when_the_hub_is_out_of_reach(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.delenv("ITSLIB_WORLD", raising=False)
+    monkeypatch.setattr(worlds, "mini_pipeline", lambda folder=None, device="cpu": "mini!")
+    assert worlds.load_pipeline("auto", image_model="itslib-tests/not-cached") == "mini!"
+    assert "not available" in capsys.readouterr().out
+    from itslib._hub import ModelUnavailableError
+
+    with pytest.raises(ModelUnavailableError):
+        worlds.load_pipeline("real", image_model="itslib-tests/not-cached")
+
+
+@needs_weights
+def test_mini_world_samples_deterministically_through_the_same_sampler():
+    pipe = worlds.mini_pipeline()
+    assert pipe.world == "mini" and pipe.canvas == (64, 256)
+    (a,) = pipe("circles", "siren", steps=10, seed=3, progress=False)
+    (b,) = pipe("circles", "siren", steps=10, seed=3, progress=False)
+    torch.testing.assert_close(a.latents, b.latents, atol=0, rtol=0)
+    assert a.spectrogram.shape == (64, 256) and a.image.shape == (64, 256, 3)
+    assert a.waveform.shape == (256 * 160,) and a.params["vocoder"] == "griffin-lim"
+    assert a.params["unet_evaluations"] == 2 * (9 + 10)
+    with pytest.raises(ValueError, match="not one of this miniature model's classes"):
+        pipe("a castle", "siren", steps=2, progress=False)
+
+
+@needs_weights
+def test_cli_defaults_to_mini_without_a_gpu(tmp_path, monkeypatch, capsys):
+    from itslib.cli import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv("ITSLIB_WORLD", raising=False)
+    code = main(["generate", "--image-prompt", "waves", "--audio-prompt", "chord",
+                 "--steps", "5", "--out", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    assert "miniature models" in capsys.readouterr().out
+    params = json.loads((tmp_path / "sample_000" / "params.json").read_text())
+    assert params["world"] == "mini" and params["width"] == 256
+
+
+@needs_weights
+def test_evaluation_table_resumes(tmp_path):
+    from itslib.evaluate import evaluate
+    from itslib.metrics import MiniJudge
+
+    pipe, judge = worlds.mini_pipeline(), MiniJudge.shipped()
+    args = dict(table="table1", seeds=1, steps=2, guidance=5.0, sds_steps=2, pairs=1)
+    rows = evaluate(pipe, judge, tmp_path, variants=["joint", "imprint"], **args)
+    assert [r["variant"] for r in rows] == ["joint", "imprint"]
+    assert all(0 <= r["picture"] <= 1 and 0 <= r["sound"] <= 1 for r in rows)
+    saved = json.loads((tmp_path / "table1.json").read_text())
+    assert [s["variant"] for s in saved["summary"]] == ["imprint", "joint"]
+    again = evaluate(pipe, judge, tmp_path, variants=["joint", "imprint", "audio-only"], **args)
+    assert len(again) == 3 and again[:2] == rows  # finished samples are skipped
+    assert "| audio-only |" in (tmp_path / "table1.md").read_text()
+    with pytest.raises(ValueError, match="not in table1"):
+        evaluate(pipe, judge, tmp_path, variants=["magic"], **args)
+    assert np.isfinite([r["seconds"] for r in again]).all()
