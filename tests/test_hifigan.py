@@ -1,13 +1,11 @@
 """Auffusion's HiFi-GAN checkpoint format, loaded strictly through the real loader."""
 
-import json
-import warnings
-
 import pytest
 import torch
 
 from itslib._hub import ModelUnavailableError
 from itslib.audio import HiFiGAN, HiFiGANConfig
+from tests.tiny_models import write_vocoder
 
 # Type "1" with an odd kernel-minus-rate stage (kernel 5, rate 2); type "2" with even stages.
 TINY_CONFIGS = {
@@ -35,22 +33,10 @@ TINY_CONFIGS = {
 
 
 def write_hub_checkpoint(folder, config_dict, seed=0):
-    """Save a random generator the way HiFi-GAN training does: weight norm on every conv."""
-    torch.manual_seed(seed)
-    model = HiFiGAN(HiFiGANConfig.from_dict(config_dict))
-    reference = HiFiGAN(HiFiGANConfig.from_dict(config_dict))
-    reference.load_state_dict(model.state_dict())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        for module in model.modules():
-            if isinstance(module, (torch.nn.Conv1d, torch.nn.ConvTranspose1d)):
-                torch.nn.utils.weight_norm(module)
-    vocoder = folder / "vocoder"
-    vocoder.mkdir(parents=True)
-    (vocoder / "config.json").write_text(json.dumps(config_dict))
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    torch.save({"generator": state}, vocoder / "vocoder.pt")
-    return reference.eval(), state
+    """A random generator saved in the hub format; returns (plain reference, saved state)."""
+    reference = write_vocoder(folder / "vocoder", config_dict, seed)
+    state = torch.load(folder / "vocoder" / "vocoder.pt", weights_only=True)["generator"]
+    return reference, state
 
 
 @pytest.mark.parametrize("name", sorted(TINY_CONFIGS))

@@ -1,0 +1,144 @@
+# %% [markdown]
+# # Measuring it
+#
+# The paper backs its claims with numbers: CLIP scores {cite:p}`radford2021learning`
+# for how much a spectrogram looks like its image prompt, CLAP scores
+# {cite:p}`wu2023large` for how much its sound matches the audio prompt (Tables 1 and
+# 3). This chapter shows how those judges work, then reproduces both tables in the
+# miniature world, where judges are small classifiers: one looks at the spectrogram,
+# the other *listens* to it through Griffin-Lim. It ends with a practical question:
+# how few sampler steps can we get away with?
+#
+# **Which world drew this page:** the tables come from the miniature world
+# (`python -m itslib.evaluate`, data in `itslib/mini/results/`); the CLIP/CLAP cells
+# run only with the real models.
+
+# %% tags=["skip-execution"]
+# Colab set-up: fetch the book's code and install it (runs only in Colab).
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    repo = "https://github.com/itslib/images-that-sound-book"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", repo, "/content/its"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements.txt"],
+                   cwd="/content/its", check=True)
+    sys.path.insert(0, "/content/its")
+
+
+# %%
+import json
+from importlib.resources import files
+
+import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
+
+from itslib.metrics import clip_windows
+
+results = files("itslib.mini") / "results"
+
+
+def table(name):
+    data = json.loads((results / f"{name}.json").read_text())
+    return data["settings"], {row["variant"]: row for row in data["summary"]}
+
+
+# %% [markdown]
+# ## The judges
+#
+# **CLIP score.** CLIP sees square pictures, a spectrogram is 256 x 1024. The paper
+# slides a 256 x 256 window with stride 32 across it (25 windows), scores each
+# against the image prompt, clamps negative cosines to zero and averages, times 100:
+
+# %%
+windows = clip_windows(256, 1024)
+fig, ax = plt.subplots(figsize=(12, 2.4))
+ax.set(xlim=(0, 1024), ylim=(0, 256), title=f"{len(windows)} CLIP windows over a 256 x 1024 "
+       "spectrogram (every 4th drawn)", yticks=[])
+for k, (x0, x1) in enumerate(windows[::4]):
+    ax.add_patch(plt.Rectangle((x0, 4 + 6 * k), x1 - x0, 248 - 12 * k, fill=False,
+                               color=plt.cm.viridis(k / 7)))
+plt.show()
+
+# %% [markdown]
+# **CLAP score.** The vocoded audio is resampled to 48 kHz and peak-normalised, its
+# CLAP embedding is compared with the audio prompt's, clamped at zero, times 100.
+# With a GPU and the hub, `itslib.metrics.CLIPJudge` and `CLAPJudge` compute both for
+# any `Result`:
+#
+# ```python
+# from itslib.metrics import CLAPJudge, CLIPJudge, score_results
+# scores = score_results(results, CLIPJudge.from_pretrained(), CLAPJudge.from_pretrained())
+# ```
+#
+# **Miniature judges.** Two small CNNs trained on fresh procedural data: the picture
+# judge classifies the spectrogram picture into the eight picture classes, the sound
+# judge classifies the log-mel re-computed from the Griffin-Lim waveform into the
+# eight sound classes. A sample is *accepted* when the prompted class gets p >= 0.5;
+# we report the mean p and the share of samples **both** judges accept, each with a
+# 95% interval (1.96 standard errors).
+#
+# ## Table 1 in miniature: methods
+
+# %%
+settings, t1 = table("table1")
+print(f"{settings['pairs']} class pairs x {settings['seeds']} seeds, {settings['steps']} DDIM "
+      f"steps, guidance {settings['guidance']}, SDS {settings['sds_steps']} steps")
+display(Markdown((results / "table1.md").read_text()))
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 4.5))
+for name, row in t1.items():
+    ax.errorbar(row["picture"], row["sound"], xerr=row["picture_ci"], yerr=row["sound_ci"],
+                fmt="o", capsize=3, label=f"{name} (both: {row['both']:.2f})")
+ax.set(xlabel="picture judge p (looks)", ylabel="sound judge p (listens)", xlim=(0, 1),
+       ylim=(0, 1), title="each method's samples, mean and 95% interval")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# Each expert alone is the upper bound of its own modality and near the floor of the
+# other. The question is the last column: what share of samples are accepted by
+# *both* judges. That is what an image that sounds must achieve.
+#
+# ## Table 3 in miniature: warm start and guidance
+
+# %%
+settings3, t3 = table("table3")
+display(Markdown((results / "table3.md").read_text()))
+
+# %% [markdown]
+# The paper found (its Table 3) that warm-starting with one modality raises that
+# modality's score and lowers the other's, and that higher guidance helped both.
+#
+# ## Fewer steps, better solvers
+#
+# Every step costs two UNet calls per active expert. DPM-Solver++ is a higher-order
+# solver that reaches a similar sample in fewer steps. Which setting is the cheapest
+# whose scores stay within the intervals of 100-step DDIM?
+
+# %%
+settings_s, ts = table("steps")
+display(Markdown((results / "steps.md").read_text()))
+reference = ts["DDIM 100"]
+
+
+def within(row):
+    return all(abs(row[k] - reference[k]) <= reference[f"{k}_ci"] for k in ("picture", "sound",
+                                                                             "both"))
+
+
+good = [row for row in ts.values() if within(row)]
+cheapest = min(good, key=lambda row: row["unet_evaluations"])
+print(f"cheapest setting within DDIM-100's intervals: {cheapest['variant']}: "
+      f"{reference['unet_evaluations'] / cheapest['unet_evaluations']:.1f}x fewer UNet "
+      f"evaluations, {reference['seconds'] / cheapest['seconds']:.1f}x faster per sample")
+
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for key in ("picture", "sound", "both"):
+    xs = [row["unet_evaluations"] for row in ts.values()]
+    ax.scatter(xs, [row[key] for row in ts.values()], label=key)
+ax.set(xscale="log", xlabel="UNet evaluations per sample", ylabel="mean", ylim=(0, 1))
+ax.legend()
+plt.show()

@@ -1,0 +1,116 @@
+"""The built book, read by a real browser (headless Chromium through Playwright).
+
+Not collected by the plain test run (the book must be built first); CI runs it after
+``jupyter-book build``::
+
+    BOOK_HTML=_build/html python -m pytest -q tests/browser_book.py
+
+Every chapter must render, its images load, its audio elements have a positive
+duration, the spectrogram player's playhead move when the audio time changes, its
+Colab link point at ``notebooks/<name>.ipynb`` on branch main, and the console show
+no errors. Screenshots go to ``$BOOK_HTML/../screenshots``.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+BOOK = Path(os.environ.get("BOOK_HTML", "_build/html")).resolve()
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+REPO = "itslib/images-that-sound-book"
+CHAPTERS = sorted(p.stem for p in Path("notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+pytestmark = pytest.mark.skipif(not (BOOK / "index.html").exists(), reason=f"no book in {BOOK}")
+
+
+@pytest.fixture(scope="module")
+def server():
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(BOOK))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                  "--autoplay-policy=no-user-gesture-required"],
+        )  # fmt: skip
+        yield browser
+        browser.close()
+
+
+def test_every_chapter_is_in_the_book():
+    assert CHAPTERS, "no notebooks found"
+    for name in CHAPTERS:
+        assert (BOOK / "notebooks" / f"{name}.html").exists(), name
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_chapter_renders_plays_and_links_to_colab(server, browser, name):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/notebooks/{name}.html", wait_until="networkidle")
+
+    assert page.locator("h1").count() >= 1
+    broken = page.evaluate(
+        "[...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src"
+        ".slice(0, 80))"
+    )
+    assert broken == [], broken
+    assert page.evaluate("document.images.length") > 0
+
+    durations = page.evaluate(
+        """async () => Promise.all([...document.querySelectorAll('audio')].map(a =>
+            new Promise(done => {
+                if (a.readyState >= 1) return done(a.duration);
+                a.addEventListener('loadedmetadata', () => done(a.duration));
+                a.addEventListener('error', () => done(-1));
+                a.load();
+            })))"""
+    )
+    assert all(d > 0 for d in durations), durations
+
+    players = page.locator(".its-player")
+    for k in range(players.count()):
+        left = page.evaluate(
+            """async (k) => {
+                const root = document.querySelectorAll('.its-player')[k];
+                const sound = root.querySelector('audio');
+                const head = root.querySelector('.its-playhead');
+                sound.currentTime = sound.duration / 2;
+                await new Promise(done => sound.addEventListener('seeked', done, {once: true}));
+                sound.dispatchEvent(new Event('timeupdate'));
+                return parseFloat(head.style.left);
+            }""",
+            k,
+        )
+        assert 40 <= left <= 60, f"player {k}: playhead at {left}% after seeking to the middle"
+
+    colab = page.evaluate(
+        "[...document.querySelectorAll('a')].map(a => a.href).filter(h => h.includes('colab'))"
+    )
+    expected = f"colab.research.google.com/github/{REPO}/blob/main/notebooks/{name}.ipynb"
+    assert any(expected in href for href in colab), colab
+
+    shots = BOOK.parent / "screenshots"
+    shots.mkdir(exist_ok=True)
+    page.screenshot(path=str(shots / f"{name}.png"), full_page=False)
+    page.close()
+    assert errors == [], errors
