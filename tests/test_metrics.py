@@ -16,18 +16,16 @@ import pytest
 import torch
 
 from itslib._hub import ModelUnavailableError
+from itslib.fidelity import fad, fid, sample_folders
 from itslib.metrics import (
     CLAPJudge,
     CLIPJudge,
     MiniJudge,
     accepted,
     clip_windows,
-    fad,
-    fid,
     mean_ci,
     rerank,
     resample_to_48k,
-    sample_folders,
     score_results,
 )
 from itslib.results import Result
