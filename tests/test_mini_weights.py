@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from itslib.mini import load_components
-from itslib.mini.datasets import test_sets
+from itslib.mini.datasets import test_sets as fresh_sets
 from itslib.mini.store import DEFAULT_WEIGHTS, judge_pictures, judge_sounds
 
 pytestmark = pytest.mark.skipif(
@@ -52,7 +52,7 @@ def test_shipped_experts_sample_deterministically(parts):
 
 
 def test_judges_beat_chance_on_fresh_data(parts):
-    test = test_sets(seed=1234, n=48)  # a seed that training never used
+    test = fresh_sets(seed=1234, n=48)  # a seed that training never used
     labels = test["labels"]
     picture_probs = judge_pictures(test["pictures"], judge=parts.picture_judge)
     assert (picture_probs.argmax(1) == labels).mean() >= 0.6  # chance is 0.125

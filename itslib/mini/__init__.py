@@ -1,0 +1,49 @@
+"""The miniature world: procedural pictures and sounds, small models, shipped weights.
+
+A faithful miniature of the paper's setting that runs on any CPU in seconds:
+
+- the canvas is 64 x 256 (64 mel bins x 256 frames = 2.56 s at 16 kHz), with the
+  Auffusion spectrogram conventions scaled down (:data:`MINI_MEL`);
+- eight picture classes and eight sound classes, whose names are the prompts;
+- a shared autoencoder (1 x 64 x 256 <-> 4 x 16 x 64), an image expert and an audio
+  expert (class-conditional UNets; class 8 is the null class for guidance), the
+  audio expert fine-tuned from the image expert as Auffusion was from SD 1.5;
+- two judges, the stand-ins for CLIP and CLAP: :func:`judge_pictures` looks,
+  :func:`judge_sounds` listens.
+
+Load the shipped weights with :func:`load_components`; retrain them with
+``python -m itslib.mini.train --out DIR``.
+"""
+
+from itslib.mini.data import make_picture, make_sound, picture_batch, sound_batch, sound_picture
+from itslib.mini.store import MiniComponents, judge_pictures, judge_sounds, load_components
+from itslib.mini.world import (
+    HEIGHT,
+    MINI_MEL,
+    NULL_CLASS,
+    NUM_SAMPLES,
+    PICTURE_CLASSES,
+    SAMPLE_RATE,
+    SOUND_CLASSES,
+    WIDTH,
+)
+
+__all__ = [
+    "HEIGHT",
+    "MINI_MEL",
+    "NULL_CLASS",
+    "NUM_SAMPLES",
+    "PICTURE_CLASSES",
+    "SAMPLE_RATE",
+    "SOUND_CLASSES",
+    "WIDTH",
+    "MiniComponents",
+    "judge_pictures",
+    "judge_sounds",
+    "load_components",
+    "make_picture",
+    "make_sound",
+    "picture_batch",
+    "sound_batch",
+    "sound_picture",
+]

@@ -1,0 +1,248 @@
+"""Procedural pictures: eight classes of gray 64 x 256 drawings in [0, 1].
+
+Every picture is drawn from a ``numpy.random.Generator``: the same seed gives the
+same picture on every machine. Shapes vary in position, size, count, filling,
+brightness and texture; most are bright on a dark background (dark is silence in
+a spectrogram), a fifth are inverted.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from itslib.mini.world import HEIGHT, PICTURE_CLASSES, WIDTH, check_class
+
+_SS = 2  # supersampling factor for anti-aliased drawing
+
+
+def _layer() -> tuple[Image.Image, ImageDraw.ImageDraw]:
+    """A blank supersampled mask to draw one shape into."""
+    image = Image.new("L", (WIDTH * _SS, HEIGHT * _SS), 0)
+    return image, ImageDraw.Draw(image)
+
+
+def _mask(image: Image.Image) -> np.ndarray:
+    """Downsample a supersampled mask to the canvas, values in [0, 1]."""
+    small = image.resize((WIDTH, HEIGHT), Image.Resampling.BOX)
+    return np.asarray(small, dtype=np.float32) / 255.0
+
+
+def _shape(draw: ImageDraw.ImageDraw, points: list, filled: bool, width: float) -> None:
+    pts = [(x * _SS, y * _SS) for x, y in points]
+    if filled:
+        draw.polygon(pts, fill=255)
+    else:
+        draw.line([*pts, pts[0]], fill=255, width=max(1, round(width * _SS)), joint="curve")
+
+
+def _regular(cx: float, cy: float, radii: list[float], turn: float) -> list:
+    """Polygon vertices around (cx, cy) at the given radii, evenly spaced in angle."""
+    n = len(radii)
+    return [
+        (
+            cx + r * math.cos(turn + 2 * math.pi * k / n),
+            cy + r * math.sin(turn + 2 * math.pi * k / n),
+        )
+        for k, r in enumerate(radii)
+    ]
+
+
+def _draw_circles(rng: np.random.Generator) -> list[np.ndarray]:
+    masks = []
+    for _ in range(rng.integers(1, 7)):
+        image, draw = _layer()
+        r, cx, cy = rng.uniform(4, 28), rng.uniform(0, WIDTH), rng.uniform(0, HEIGHT)
+        box = [(cx - r) * _SS, (cy - r) * _SS, (cx + r) * _SS, (cy + r) * _SS]
+        if rng.random() < 0.5:
+            draw.ellipse(box, fill=255)
+        else:
+            draw.ellipse(box, outline=255, width=max(1, round(rng.uniform(1, 4) * _SS)))
+        masks.append(_mask(image))
+    return masks
+
+
+def _draw_polygons(rng: np.random.Generator, star: bool) -> list[np.ndarray]:
+    masks = []
+    for _ in range(rng.integers(1, 6)):
+        image, draw = _layer()
+        size, turn = rng.uniform(8, 30), rng.uniform(0, 2 * math.pi)
+        cx, cy = rng.uniform(0, WIDTH), rng.uniform(size * 0.3, HEIGHT - size * 0.3)
+        if star:
+            inner = size * rng.uniform(0.32, 0.5)
+            radii = [size, inner] * int(rng.choice([5, 5, 6]))
+        else:
+            radii = [size * rng.uniform(0.7, 1.2) for _ in range(3)]
+        _shape(draw, _regular(cx, cy, radii, turn), rng.random() < 0.65, rng.uniform(1, 4))
+        masks.append(_mask(image))
+    return masks
+
+
+def _draw_mountains(rng: np.random.Generator) -> list[np.ndarray]:
+    masks = []
+    for layer in range(rng.integers(1, 4)):
+        image, draw = _layer()
+        peaks = int(rng.integers(2, 7))
+        xs = np.sort(rng.uniform(0, WIDTH, peaks))
+        top = rng.uniform(4, 30) + 10 * layer
+        pts = [(-5.0, rng.uniform(40, 64))]
+        for x in xs:
+            pts += [
+                (x, min(60.0, top + rng.uniform(0, 20))),
+                (x + rng.uniform(8, 30), rng.uniform(45, 66)),
+            ]
+        pts += [
+            (WIDTH + 5.0, rng.uniform(40, 64)),
+            (WIDTH + 5.0, HEIGHT + 5.0),
+            (-5.0, HEIGHT + 5.0),
+        ]
+        if rng.random() < 0.75:
+            draw.polygon([(x * _SS, y * _SS) for x, y in pts], fill=255)
+        else:
+            ridge = [(x * _SS, y * _SS) for x, y in pts[:-2]]
+            draw.line(ridge, fill=255, width=max(1, round(rng.uniform(1, 4) * _SS)), joint="curve")
+        masks.append(_mask(image))
+    return masks
+
+
+def _draw_waves(rng: np.random.Generator) -> list[np.ndarray]:
+    rows = np.arange(HEIGHT, dtype=np.float32)[:, None]
+    cols = np.arange(WIDTH, dtype=np.float32)[None, :]
+    masks = []
+    for _ in range(rng.integers(1, 6)):
+        cycles, amp = rng.uniform(0.8, 7), rng.uniform(2, 20)
+        y0, phase = rng.uniform(6, HEIGHT - 6), rng.uniform(0, 2 * math.pi)
+        curve = y0 + amp * np.sin(2 * math.pi * cycles * cols / WIDTH + phase)
+        half = rng.uniform(0.7, 3.5)
+        if rng.random() < 0.2:  # a filled sea below the wave
+            masks.append(np.clip(rows - curve + 0.5, 0, 1).astype(np.float32))
+        else:
+            masks.append(np.clip(half + 0.5 - np.abs(rows - curve), 0, 1).astype(np.float32))
+    return masks
+
+
+def _draw_skyline(rng: np.random.Generator) -> list[np.ndarray]:
+    image, draw = _layer()
+    ground = HEIGHT - rng.uniform(0, 8)
+    x = rng.uniform(-10, 5)
+    windows: list[tuple[float, float, float, float]] = []
+    while x < WIDTH:
+        w, h = rng.uniform(8, 32), rng.uniform(10, 56)
+        if rng.random() < 0.85:
+            draw.rectangle([x * _SS, (ground - h) * _SS, (x + w) * _SS, ground * _SS], fill=255)
+            if rng.random() < 0.3:  # a spire or a pointed roof
+                mid, tip = x + w / 2, ground - h - rng.uniform(3, 12)
+                roof = [(x, ground - h), (mid, tip), (x + w, ground - h)]
+                draw.polygon([(a * _SS, b * _SS) for a, b in roof], fill=255)
+            windows.append((x, ground - h, w, h))
+        x += w + rng.uniform(0, 6)
+    masks = [_mask(image)]
+    if rng.random() < 0.6:  # lit or dark windows as a texture
+        holes, hdraw = _layer()
+        step = rng.uniform(3, 6)
+        for bx, by, bw, bh in windows:
+            for wy in np.arange(by + 2, by + bh - 2, step):
+                for wx in np.arange(bx + 2, bx + bw - 2, step):
+                    hdraw.rectangle(
+                        [wx * _SS, wy * _SS, (wx + 1.5) * _SS, (wy + 1.5) * _SS], fill=255
+                    )
+        masks.append(-_mask(holes))  # negative: cut out of the buildings
+    return masks
+
+
+def _draw_trees(rng: np.random.Generator) -> list[np.ndarray]:
+    masks = []
+    ground = HEIGHT - rng.uniform(0, 6)
+    for _ in range(rng.integers(1, 7)):
+        image, draw = _layer()
+        cx, height = rng.uniform(5, WIDTH - 5), rng.uniform(20, 60)
+        trunk_w, trunk_h = rng.uniform(1.5, 5), height * rng.uniform(0.2, 0.4)
+        draw.rectangle([(cx - trunk_w / 2) * _SS, (ground - trunk_h) * _SS,
+                        (cx + trunk_w / 2) * _SS, ground * _SS], fill=255)  # fmt: skip
+        crown = height - trunk_h
+        spread = crown * rng.uniform(0.3, 0.7)
+        if rng.random() < 0.5:  # a pine: stacked triangles
+            tiers = int(rng.integers(1, 4))
+            for k in range(tiers):
+                base = ground - trunk_h - k * crown / (tiers + 1)
+                tip = base - crown * 2 / (tiers + 1)
+                w = spread * (1 - 0.25 * k)
+                draw.polygon([((cx - w) * _SS, base * _SS), ((cx + w) * _SS, base * _SS),
+                              (cx * _SS, tip * _SS)], fill=255)  # fmt: skip
+        else:  # a broadleaf: a round crown
+            top = ground - height
+            draw.ellipse([(cx - spread) * _SS, top * _SS, (cx + spread) * _SS,
+                          (ground - trunk_h + 2) * _SS], fill=255)  # fmt: skip
+        masks.append(_mask(image))
+    return masks
+
+
+def _draw_checkerboard(rng: np.random.Generator) -> list[np.ndarray]:
+    rows = np.arange(HEIGHT)[:, None]
+    cols = np.arange(WIDTH)[None, :]
+    ch, cw = rng.integers(4, 17), rng.integers(4, 17) if rng.random() < 0.4 else None
+    cw = ch if cw is None else cw
+    oy, ox = rng.integers(0, ch), rng.integers(0, cw)
+    board = (((rows + oy) // ch + (cols + ox) // cw) % 2).astype(np.float32)
+    if rng.random() < 0.4:  # only a patch of the canvas
+        x0, y0 = rng.uniform(-20, WIDTH * 0.6), rng.uniform(-10, HEIGHT * 0.5)
+        x1, y1 = x0 + rng.uniform(50, WIDTH), y0 + rng.uniform(24, HEIGHT)
+        board *= ((cols >= x0) & (cols < x1) & (rows >= y0) & (rows < y1)).astype(np.float32)
+    return [board]
+
+
+_DRAW = {
+    "circles": _draw_circles,
+    "stars": lambda rng: _draw_polygons(rng, star=True),
+    "triangles": lambda rng: _draw_polygons(rng, star=False),
+    "mountains": _draw_mountains,
+    "waves": _draw_waves,
+    "city skyline": _draw_skyline,
+    "trees": _draw_trees,
+    "checkerboard": _draw_checkerboard,
+}
+
+
+def _background(rng: np.random.Generator) -> np.ndarray:
+    """A dark background: flat, a gradient, or faint noise texture."""
+    base = rng.uniform(0.0, 0.3) * (rng.random() < 0.8)
+    picture = np.full((HEIGHT, WIDTH), base, np.float32)
+    if rng.random() < 0.4:
+        axis = np.linspace(0, 1, HEIGHT if rng.random() < 0.6 else WIDTH, dtype=np.float32)
+        ramp = axis[:, None] if axis.size == HEIGHT else axis[None, :]
+        picture = picture + rng.uniform(-0.2, 0.25) * ramp
+    return picture
+
+
+def make_picture(class_name: str, rng: np.random.Generator) -> np.ndarray:
+    """Draw one gray picture of ``class_name``: float32 (64, 256) in [0, 1].
+
+    Mostly bright strokes or shapes on a dark background (dark is silence in a
+    spectrogram), sometimes inverted; shapes vary in position, size, count,
+    filling, brightness and texture.
+    """
+    check_class(class_name, PICTURE_CLASSES, "class_name")
+    picture = _background(rng)
+    rows = np.arange(HEIGHT, dtype=np.float32)[:, None]
+    for mask in _DRAW[class_name](rng):
+        if mask.min() < 0:  # a cut-out (windows): darken what is under it
+            picture = picture * (1 + mask * rng.uniform(0.4, 0.9))
+            continue
+        value = np.float32(rng.uniform(0.5, 1.0))
+        if rng.random() < 0.25:  # textured fill: stripes or a vertical shade
+            if rng.random() < 0.5:
+                period = rng.uniform(3, 10)
+                value = value * (0.65 + 0.35 * np.cos(2 * np.pi * rows / period)).astype(np.float32)
+            else:
+                value = value * (0.55 + 0.45 * (1 - rows / HEIGHT)).astype(np.float32)
+        picture = picture * (1 - mask) + mask * value
+    if rng.random() < 0.3:
+        image = Image.fromarray(np.clip(picture * 255, 0, 255).astype(np.uint8))
+        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
+        picture = np.asarray(image, dtype=np.float32) / 255.0
+    picture = picture + rng.normal(0, rng.uniform(0, 0.05), picture.shape).astype(np.float32)
+    if rng.random() < 0.2:
+        picture = 1 - picture
+    return np.clip(picture, 0, 1).astype(np.float32)
