@@ -330,8 +330,11 @@ def main(argv: list[str] | None = None) -> int:
         plan = replace(
             plan, **{k: max(1, round(getattr(plan, k) * args.steps_scale)) for k in steps}
         )
-    tic = time.time()
     trainer = Trainer(Path(args.out), args.seed, plan)
+    started = trainer.out / "run.json"  # the first start, so wall time spans resumed runs
+    if not started.exists():
+        started.write_text(json.dumps({"first_start": time.time()}))
+    tic = json.loads(started.read_text())["first_start"]
     stages = tuple(s for s in STAGES if not args.stage or s in args.stage)
     results = trainer.run(stages)
     if not args.no_export and all(trainer.done(s) for s in STAGES):
