@@ -138,7 +138,7 @@ for row, g in enumerate(scales):
     for col in range(3):
         start = torch.randn((1, 4, 16, 64), generator=torch.Generator().manual_seed(10 + col))
         term = Term(expert, "city skyline", guidance=g, weight=1.0)
-        done = sample([term], make_scheduler("ddim", expert.scheduler_config), start, 50,
+        done = sample([term], make_scheduler("ddim", expert.scheduler_config), start, 30,
                       progress=False)
         axes[row, col].imshow(expert.decode(done.latents)[0, 0], cmap="gray", vmin=0, vmax=1,
                               aspect="auto")
