@@ -67,8 +67,14 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video", action="store_true", help="also write video.mp4 with a playhead")
 
 
-def load_pipeline(args: argparse.Namespace):
+def torch_dtype(name: str):
+    """The ``--dtype`` choice as a torch dtype (``None`` for auto: fp16 on CUDA, fp32 on CPU)."""
     import torch
+
+    return {"auto": None, "fp16": torch.float16, "fp32": torch.float32}[name]
+
+
+def load_pipeline(args: argparse.Namespace):
 
     from itslib.experts import AUDIO_MODEL, IMAGE_MODEL
     from itslib.worlds import load_pipeline as load
@@ -76,7 +82,7 @@ def load_pipeline(args: argparse.Namespace):
     models = args.models
     if models == "auto" and (args.image_model or args.audio_model):
         models = "real"
-    dtype = {"auto": None, "fp16": torch.float16, "fp32": torch.float32}[args.dtype]
+    dtype = torch_dtype(args.dtype)
     return load(models, args.image_model or IMAGE_MODEL, args.audio_model or AUDIO_MODEL,
                 device=args.device, dtype=dtype, offload=args.offload)  # fmt: skip
 
@@ -190,7 +196,6 @@ def run_sds(args: argparse.Namespace) -> None:
 
 
 def run_colorize(args: argparse.Namespace) -> None:
-    import torch
 
     from itslib.colorize import colorize_sample_folder, load_colorizer
 
@@ -198,7 +203,7 @@ def run_colorize(args: argparse.Namespace) -> None:
     for folder in folders:
         if not (folder / "spectrogram.png").is_file():
             raise FileNotFoundError(f"{folder} is not a sample folder (no spectrogram.png).")
-    dtype = {"auto": None, "fp16": torch.float16, "fp32": torch.float32}[args.dtype]
+    dtype = torch_dtype(args.dtype)
     colorizer = load_colorizer(args.stage1_model, args.stage2_model, device=args.device,
                                dtype=dtype, offload=False if args.no_offload else None)  # fmt: skip
     for folder in folders:
