@@ -1,8 +1,9 @@
 """Command line: ``python -m itslib <command> ...`` (or the ``itslib`` script).
 
 Commands: ``demo`` (no models), ``generate`` (the joint sampler), ``imprint`` and
-``sds`` (the baselines). Every command that writes samples puts sample k in
-``OUT/sample_{k:03d}/`` and never overwrites one silently.
+``sds`` (the baselines), ``colorize``, ``sweep`` (grids of samples, scored). Every
+command that writes samples puts sample k in ``OUT/sample_{k:03d}/`` and never
+overwrites one silently.
 """
 
 from __future__ import annotations
@@ -217,6 +218,12 @@ def run_colorize(args: argparse.Namespace) -> None:
 # --- the parser -------------------------------------------------------------------------
 
 
+def run_sweep(args: argparse.Namespace) -> None:
+    from itslib.sweep import sweep_main
+
+    sweep_main(args)
+
+
 def add_prompts(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument(
         "--image-prompt",
@@ -333,8 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
         "is gated: accept its licence on the hub and log in first.",
     )  # fmt: skip
     p.add_argument("folders", nargs="+", help="sample folders (with spectrogram.png)")
-    p.add_argument("--prompt", default=None,
-                   help="image prompt (default: the one in the folder's params.json)")
+    p.add_argument(
+        "--prompt", default=None, help="image prompt (default: the one in the folder's params.json)"
+    )
     p.add_argument("--steps", type=int, default=30, help="stage I denoising steps")
     p.add_argument("--guidance", type=float, default=10.0, help="CFG scale")
     p.add_argument("--start-step", type=int, default=7, help="start at this step, in [0, steps)")
@@ -342,12 +350,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage1-model", default=STAGE_1_MODEL, help="IF stage I id or folder")
     p.add_argument("--stage2-model", default=STAGE_2_MODEL, help="IF stage II id or folder")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
-    p.add_argument("--dtype", default="auto", choices=["auto", "fp16", "fp32"],
-                   help="auto: fp16 on CUDA, fp32 on CPU")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "fp16", "fp32"],
+        help="auto: fp16 on CUDA, fp32 on CPU",
+    )
     p.add_argument("--no-offload", action="store_true", help="keep IF on the GPU (big GPUs)")
-    p.add_argument("--video", action="store_true",
-                   help="also write video_color.mp4: the colour picture with a playhead")
+    p.add_argument(
+        "--video",
+        action="store_true",
+        help="also write video_color.mp4: the colour picture with a playhead",
+    )
     p.set_defaults(run=run_colorize)
+
+    from itslib.sweep import METHODS, prompt_set_names
+
+    p = commands.add_parser(
+        "sweep", formatter_class=FORMATTER,
+        help="prompt pairs x seeds x methods x settings, scored, into one table (resumable)",
+        description="Writes OUT/samples/<variant>/sample_p<pair>_s<seed>/, OUT/rows/ and the "
+        "merged OUT/results.csv and OUT/results.md; finished samples are skipped on a rerun. "
+        "Split it over GPUs or processes with `accelerate launch --num_processes N -m itslib "
+        "sweep ...`.",
+    )  # fmt: skip
+    p.add_argument(
+        "--prompts",
+        default="examples",
+        help=f"a prompt set ({', '.join(prompt_set_names())}) or a JSON file",
+    )
+    p.add_argument("--pairs", type=int, default=None, help="only the first N prompt pairs")
+    p.add_argument("--methods", nargs="+", default=["joint"], choices=METHODS,
+                   help="methods to compare")  # fmt: skip
+    p.add_argument("--seeds", type=int, default=1, help="seeds per pair: --seed .. --seed+N-1")
+    p.add_argument("--set", action="append", metavar="NAME=V1,V2",
+                   help="a setting and its values, e.g. steps=25,50 or image_start=0,0.1; "
+                   "repeat for a grid (names as in generate, with _)")  # fmt: skip
+    p.add_argument(
+        "--judges",
+        default="auto",
+        choices=["auto", "mini", "clip-clap", "none"],
+        help="auto: miniature judges in the mini world, CLIP + CLAP in the real one",
+    )
+    p.add_argument("--no-samples", action="store_true", help="keep only the score rows")
+    add_model_options(p)
+    p.set_defaults(run=run_sweep)
     return parser
 
 

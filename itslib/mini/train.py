@@ -50,8 +50,9 @@ class Plan:
     ae_steps: int = 300
     ae_batch: int = 32
     ae_crop: int = 64
-    image_steps: int = 700
-    audio_steps: int = 400
+    image_steps: int = 3000
+    audio_steps: int = 1000
+    min_snr_gamma: float = 5.0
     unet_batch: int = 32
     judge_steps: int = 300
     judge_batch: int = 32
@@ -221,6 +222,12 @@ class Trainer:
         optimizer = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-4)
         scheduler = build_scheduler("ddpm")
         labels_t = torch.from_numpy(labels)
+        # Min-SNR-gamma weighting (Hang et al., 2023) for an epsilon-predicting model:
+        # w(t) = min(SNR(t), gamma) / SNR(t). Nearly clean steps, which only polish
+        # detail, stop dominating the loss, so the coarse layout (the class) is
+        # learned in fewer steps.
+        snr = scheduler.alphas_cumprod / (1 - scheduler.alphas_cumprod)
+        weight_of_t = snr.clamp(max=p.min_snr_gamma) / snr
 
         def step_fn(step: int, g: torch.Generator) -> dict[str, float]:
             idx = torch.randint(0, latents.shape[0], (p.unet_batch,), generator=g)
@@ -230,7 +237,8 @@ class Trainer:
             noise = torch.randn(x0.shape, generator=g)
             t = torch.randint(0, scheduler.config.num_train_timesteps, (p.unet_batch,), generator=g)
             xt = scheduler.add_noise(x0, noise, t)
-            loss = F.mse_loss(unet(xt, t, class_labels=cls).sample, noise)
+            error = (unet(xt, t, class_labels=cls).sample - noise) ** 2
+            loss = (weight_of_t[t] * error.mean(dim=(1, 2, 3))).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)

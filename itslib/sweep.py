@@ -1,0 +1,478 @@
+"""Sweeps: prompt pairs x seeds x methods x settings -> sample folders + one table.
+
+    python -m itslib sweep --prompts paper-human-study --methods joint imprint \\
+        --seeds 4 --set image_start=0.0,0.1 --out sweeps/first
+
+Every *job* (one method with one setting, one prompt pair, one seed) writes its
+sample folder ``OUT/samples/<variant>/sample_p<pair>_s<seed>/`` (as ``Result.save``
+does) and one score row ``OUT/rows/<variant>/p<pair>_s<seed>.json``. A job whose row
+exists is skipped, so an interrupted sweep resumes where it stopped. At the end the
+rows are merged into ``OUT/results.csv`` (one line per sample) and ``OUT/results.md``
+(per variant: mean scores with 95% intervals, seconds and UNet evaluations per sample).
+
+Several processes split the grid: under ``accelerate launch --num_processes N`` (or
+``torchrun``) process ``i`` takes jobs ``i, i + N, ...``; the first one merges the
+table once all have finished. The table does not depend on how many processes made it
+(except the measured seconds).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from itslib._io import atomic_path, ensure_writable_folder
+from itslib.metrics import accepted, mean_ci
+
+METHODS = ("joint", "image-only", "audio-only", "imprint", "sds")
+# A method other than "joint" takes only these settings; the joint sampler takes all.
+BASELINE_SETTINGS = {
+    "imprint": {"steps", "image_guidance", "audio_guidance", "strength"},
+    "sds": {"sds_steps", "image_guidance", "audio_guidance", "sds_lr"},
+}
+PROMPT_SETS = {
+    "paper-quantitative": "paper_quantitative.json",  # the paper's Table 5: 10 x 10 pairs
+    "paper-human-study": "paper_human_study.json",  # the paper's Table 6: 7 pairs
+}
+
+
+# --- prompt pairs -------------------------------------------------------------------------
+
+
+def pairs_from_lists(image_prompts: Sequence[str], audio_prompts: Sequence[str],
+                     pairing: str = "grid") -> list[tuple[str, str]]:  # fmt: skip
+    """``grid``: every image prompt with every audio prompt; ``zip``: the i-th with the i-th."""
+    if not image_prompts or not audio_prompts:
+        raise ValueError("image_prompts and audio_prompts must each hold at least one prompt.")
+    if pairing == "grid":
+        return list(itertools.product(image_prompts, audio_prompts))
+    if pairing == "zip":
+        if len(image_prompts) != len(audio_prompts):
+            raise ValueError(
+                f"pairing='zip' needs as many image prompts ({len(image_prompts)}) as audio "
+                f"prompts ({len(audio_prompts)}); fix the lists or use pairing='grid'."
+            )
+        return list(zip(image_prompts, audio_prompts, strict=True))
+    raise ValueError(f"pairing={pairing!r} must be 'grid' or 'zip'.")
+
+
+def load_prompt_pairs(name: str, world: str | None = None) -> list[tuple[str, str]]:
+    """Prompt pairs from a shipped set, the miniature world's classes, or a JSON file.
+
+    ``name``: ``paper-quantitative`` (Table 5 of the paper: 10 image x 10 audio
+    prompts), ``paper-human-study`` (Table 6: 7 pairs), ``mini-classes`` (every
+    picture class x every sound class of the miniature world), ``examples`` (this
+    world's example pairs, ``world`` ``real`` or ``mini``), or a path to a JSON file
+    ``{"image_prompts": [...], "audio_prompts": [...], "pairing": "grid" | "zip"}``
+    or ``{"pairs": [[image, audio], ...]}``.
+    """
+    if name == "mini-classes":
+        from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
+
+        return pairs_from_lists(PICTURE_CLASSES, SOUND_CLASSES)
+    if name == "examples":
+        from itslib.worlds import EXAMPLES
+
+        return list(EXAMPLES[world or "mini"])
+    if name in PROMPT_SETS:
+        text = resources.files("itslib.prompts").joinpath(PROMPT_SETS[name]).read_text()
+    else:
+        path = Path(name)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"prompts={name!r} is neither a prompt set ({', '.join(prompt_set_names())}) "
+                "nor a JSON file; pass one of those names or an existing file."
+            )
+        text = path.read_text()
+    data = json.loads(text)
+    if "pairs" in data:
+        pairs = [tuple(p) for p in data["pairs"]]
+        if not pairs or any(len(p) != 2 or not all(isinstance(s, str) for s in p) for p in pairs):
+            raise ValueError(f"{name}: 'pairs' must be a non-empty list of [image, audio] strings.")
+        return pairs  # type: ignore[return-value]
+    return pairs_from_lists(data.get("image_prompts", []), data.get("audio_prompts", []),
+                            data.get("pairing", "grid"))  # fmt: skip
+
+
+def prompt_set_names() -> list[str]:
+    return [*PROMPT_SETS, "mini-classes", "examples"]
+
+
+# --- the grid -----------------------------------------------------------------------------
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of ``text``."""
+    return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-") or "default"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the results table: a method with its settings."""
+
+    method: str
+    settings: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        if self.label:
+            return self.label
+        inner = ", ".join(f"{k}={v}" for k, v in sorted(self.settings.items()))
+        return f"{self.method} ({inner})" if inner else self.method
+
+    @property
+    def folder(self) -> str:
+        return slug(self.name)
+
+
+@dataclass(frozen=True)
+class Job:
+    variant: Variant
+    pair: int
+    image_prompt: str
+    audio_prompt: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"p{self.pair:03d}_s{self.seed}"
+
+
+def parse_settings(items: Sequence[str]) -> list[dict[str, Any]]:
+    """``["steps=25,50", "image_start=0.1"]`` -> the grid of setting dicts (cross product)."""
+    axes: dict[str, list[Any]] = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        if not sep or not name or not values:
+            raise ValueError(f"--set {item!r} must look like name=value[,value...].")
+        axes[name.strip().replace("-", "_")] = [_parse_value(v) for v in values.split(",")]
+    names = list(axes)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+def _parse_value(text: str) -> Any:
+    text = text.strip()
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def make_variants(methods: Sequence[str], settings_grid: Sequence[dict[str, Any]]) -> list[Variant]:
+    """Every method with every setting it takes (a baseline ignores joint-only settings,
+    so it appears once per distinct setting it does take)."""
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown or not methods:
+        raise ValueError(f"methods {unknown or '[]'} must be among {', '.join(METHODS)}.")
+    variants: list[Variant] = []
+    for method in methods:
+        for settings in settings_grid or [{}]:
+            allowed = BASELINE_SETTINGS.get(method)
+            mine = {k: v for k, v in settings.items() if allowed is None or k in allowed}
+            variant = Variant(method, mine)
+            if variant not in variants:
+                variants.append(variant)
+    return variants
+
+
+def make_jobs(variants: Sequence[Variant], pairs: Sequence[tuple[str, str]],
+              seeds: Sequence[int]) -> list[Job]:  # fmt: skip
+    """The whole grid in a fixed order: pair, then seed, then variant."""
+    if not pairs:
+        raise ValueError("pairs is empty; give at least one (image prompt, audio prompt) pair.")
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed.")
+    return [Job(v, i, img, aud, s) for (i, (img, aud)), s, v
+            in itertools.product(enumerate(pairs), seeds, variants)]  # fmt: skip
+
+
+# --- running one job ----------------------------------------------------------------------
+
+
+def run_job(pipe, job: Job, defaults: dict[str, Any]):
+    """Make one sample; returns its :class:`~itslib.results.Result` with ``params`` holding
+    ``seconds`` and ``unet_evaluations``."""
+    from itslib.baselines import SDSSettings, imprint_baseline, sds_baseline
+
+    method = job.variant.method
+    common = defaults | job.variant.settings
+    seed, image, sound = job.seed, job.image_prompt, job.audio_prompt
+    steps, vocoder = common.get("steps", 50), common.get("vocoder")
+    guidance = {k: common[k] for k in ("image_guidance", "audio_guidance") if k in common}
+    if method in ("joint", "image-only", "audio-only"):
+        keywords = {k: v for k, v in common.items() if k not in ("sds_steps", "sds_lr", "strength")}
+        if method == "image-only":
+            keywords |= {"audio_weight": 0.0, "image_start": 0.0}
+        elif method == "audio-only":
+            keywords |= {"audio_weight": 1.0}
+        (result,) = pipe(image, sound, seed=seed, progress=False, **keywords)
+    elif method == "imprint":
+        result = imprint_baseline(pipe, image, sound, image_steps=steps, audio_steps=steps,
+                                  seed=seed, strength=common.get("strength", 0.5),
+                                  vocoder=vocoder, **guidance)  # fmt: skip
+        result.params["unet_evaluations"] = 4 * steps
+    elif method == "sds":
+        sds_steps = common.get("sds_steps", 200)
+        settings = SDSSettings(steps=sds_steps, audio_only_steps=sds_steps // 8,
+                               lr=common.get("sds_lr", 1e-2), seed=seed, **guidance)  # fmt: skip
+        result = sds_baseline(pipe, image, sound, settings, vocoder=vocoder, progress=False)
+        result.params["unet_evaluations"] = 2 * (2 * sds_steps - settings.audio_only_steps)
+    else:
+        raise ValueError(f"method={method!r} must be one of {', '.join(METHODS)}.")
+    return result
+
+
+# --- judges -------------------------------------------------------------------------------
+
+
+def load_judges(world: str, judges: str = "auto", device: str | None = None):
+    """(picture judge, sound judge, threshold): the miniature judges (threshold 50, i.e.
+    p >= 0.5 accepts) in the miniature world, CLIP and CLAP (no threshold) in the real one;
+    ``judges="none"`` scores nothing."""
+    from itslib.metrics import ACCEPT, CLAPJudge, CLIPJudge, MiniJudge
+
+    if judges == "auto":
+        judges = "mini" if world == "mini" else "clip-clap"
+    if judges == "none":
+        return None, None, None
+    if judges == "mini":
+        judge = MiniJudge.shipped()
+        return judge, judge, ACCEPT
+    if judges == "clip-clap":
+        clip = CLIPJudge.from_pretrained(device=device)
+        return clip, CLAPJudge.from_pretrained(device=device), None
+    raise ValueError(f"judges={judges!r} must be auto, mini, clip-clap or none.")
+
+
+def score(result, picture_judge, sound_judge, threshold: float | None) -> dict[str, float]:
+    """Picture and sound scores of one result, and whether both judges accept it."""
+    if picture_judge is None:
+        return {"picture_score": math.nan, "sound_score": math.nan, "both_accept": math.nan}
+    p = float(picture_judge.score_pictures(result.spectrogram[None],
+                                           [result.params["image_prompt"]])[0])  # fmt: skip
+    s = float(sound_judge.score_sounds(result.waveform[None], result.sample_rate,
+                                       [result.params["audio_prompt"]])[0])  # fmt: skip
+    both = math.nan if threshold is None else float(accepted([p], threshold)[0] and
+                                                      accepted([s], threshold)[0])  # fmt: skip
+    return {"picture_score": p, "sound_score": s, "both_accept": both}
+
+
+def score_folder(folder: str | Path, picture_judge, sound_judge,
+                 threshold: float | None = None) -> list[dict]:  # fmt: skip
+    """Score every ``sample_*`` folder in ``folder`` (as ``generate`` or a sweep writes
+    them): the picture judge reads ``spectrogram.png`` with the image prompt of
+    ``params.json``, the sound judge hears ``audio.wav`` with its audio prompt."""
+    import soundfile as sf
+    from PIL import Image
+
+    from itslib.fidelity import sample_folders
+
+    rows = []
+    for sample in sample_folders(folder, "audio.wav"):
+        for need in ("spectrogram.png", "params.json"):
+            if not (sample / need).is_file():
+                raise FileNotFoundError(
+                    f"{str(sample / need)!r} is missing; regenerate that sample or remove "
+                    "its folder."
+                )
+        params = json.loads((sample / "params.json").read_text())
+        picture = np.asarray(Image.open(sample / "spectrogram.png").convert("L"), np.float32)
+        waveform, rate = sf.read(str(sample / "audio.wav"), dtype="float32", always_2d=True)
+        loaded = SimpleNamespace(
+            spectrogram=picture / 255,
+            waveform=waveform.mean(axis=1),
+            sample_rate=int(rate),
+            params=params,
+        )  # what score() reads
+        rows.append({"folder": sample.name, "image_prompt": params.get("image_prompt"),
+                     "audio_prompt": params.get("audio_prompt"),
+                     **score(loaded, picture_judge, sound_judge, threshold)})  # fmt: skip
+    return rows
+
+
+# --- the sweep ----------------------------------------------------------------------------
+
+
+COLUMNS = ("variant", "method", "settings", "pair", "image_prompt", "audio_prompt", "seed",
+           "picture_score", "sound_score", "both_accept", "unet_evaluations", "seconds",
+           "folder")  # fmt: skip
+
+
+def row_path(out: Path, job: Job) -> Path:
+    return out / "rows" / job.variant.folder / f"{job.key}.json"
+
+
+def sample_path(out: Path, job: Job) -> Path:
+    return out / "samples" / job.variant.folder / f"sample_{job.key}"
+
+
+def run_sweep(pipe, jobs: Sequence[Job], out: str | Path, defaults: dict[str, Any] | None = None,
+              judges: tuple = (None, None, None), save_samples: bool = True,
+              process_index: int = 0, num_processes: int = 1,
+              progress: bool = True) -> list[dict]:  # fmt: skip
+    """Run this process's share of ``jobs`` (skipping finished ones); returns its new rows.
+
+    Each finished job leaves ``OUT/rows/<variant>/<key>.json`` (and, with
+    ``save_samples``, its sample folder), written atomically, so the sweep resumes.
+    """
+    from tqdm.auto import tqdm
+
+    out = ensure_writable_folder(out, name="out")
+    defaults = dict(defaults or {})
+    mine = [j for n, j in enumerate(jobs) if n % num_processes == process_index]
+    todo = [j for j in mine if not row_path(out, j).exists()]
+    new_rows = []
+    bar = tqdm(todo, desc=f"sweep [{process_index + 1}/{num_processes}]", disable=not progress)
+    for job in bar:
+        result = run_job(pipe, job, defaults)
+        row = {"variant": job.variant.name, "method": job.variant.method,
+               "settings": json.dumps(job.variant.settings, sort_keys=True), "pair": job.pair,
+               "image_prompt": job.image_prompt, "audio_prompt": job.audio_prompt,
+               "seed": job.seed, **score(result, *judges),
+               "unet_evaluations": int(result.params.get("unet_evaluations", 0)),
+               "seconds": float(result.params["seconds"]), "folder": ""}  # fmt: skip
+        if save_samples:
+            folder = sample_path(out, job)
+            result.save(folder, overwrite=True)
+            row["folder"] = str(folder.relative_to(out))
+        path = row_path(out, job)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(row) + "\n")
+        new_rows.append(row)
+    return new_rows
+
+
+def collect_rows(out: str | Path, jobs: Sequence[Job]) -> list[dict]:
+    """The finished rows of ``jobs`` in grid order (missing ones are left out)."""
+    rows = []
+    for job in jobs:
+        path = row_path(Path(out), job)
+        if path.exists():
+            rows.append(json.loads(path.read_text()))
+    return rows
+
+
+def summarise(rows: Sequence[dict], variants: Sequence[str]) -> list[dict]:
+    """Per variant: n, means with 95% half-widths of the scores, the share both judges
+    accept, UNet evaluations and seconds per sample."""
+    summary = []
+    for variant in variants:
+        mine = [r for r in rows if r["variant"] == variant]
+        if not mine:
+            continue
+        line: dict[str, Any] = {"variant": variant, "n": len(mine)}
+        for key in ("picture_score", "sound_score", "both_accept", "unet_evaluations", "seconds"):
+            values = [float(r[key]) for r in mine]
+            if not np.all(np.isfinite(values)):
+                line[key], line[f"{key}_ci"] = math.nan, math.nan
+                continue
+            mean, half = mean_ci(values)
+            line[key], line[f"{key}_ci"] = round(mean, 4), round(half, 4)
+        summary.append(line)
+    return summary
+
+
+def _cell(mean: float, half: float, digits: int = 2) -> str:
+    if not math.isfinite(mean):
+        return "-"
+    if not math.isfinite(half):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def markdown(summary: Sequence[dict], scale: float = 1.0) -> str:
+    """The summary as a Markdown table; scores divided by ``scale`` (100 turns the
+    miniature judges' p x 100 into p)."""
+    lines = ["| variant | n | picture score | sound score | both accept | UNet evals "
+             "| s / sample |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for s in summary:
+        p, q = s["picture_score"] / scale, s["sound_score"] / scale
+        lines.append(
+            f"| {s['variant']} | {s['n']} | {_cell(p, s['picture_score_ci'] / scale)} "
+            f"| {_cell(q, s['sound_score_ci'] / scale)} "
+            f"| {_cell(s['both_accept'], s['both_accept_ci'])} "
+            f"| {s['unet_evaluations']:.0f} | {s['seconds']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_table(out: str | Path, jobs: Sequence[Job],
+                scale: float = 1.0) -> tuple[list[dict], list[dict]]:  # fmt: skip
+    """Merge the rows of ``jobs`` into ``OUT/results.csv`` and ``OUT/results.md`` (scores
+    divided by ``scale`` in the Markdown)."""
+    out = Path(out)
+    rows = collect_rows(out, jobs)
+    names = list(dict.fromkeys(j.variant.name for j in jobs))
+    summary = summarise(rows, names)
+    with atomic_path(out / "results.csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    with atomic_path(out / "results.md") as tmp:
+        tmp.write_text(markdown(summary, scale))
+    return rows, summary
+
+
+def distributed_state():
+    """(process index, number of processes, barrier): from accelerate when launched by
+    ``accelerate launch`` / ``torchrun``, else a single process."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1, lambda: None
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not _has_cuda())
+    return state.process_index, state.num_processes, state.wait_for_everyone
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def sweep_main(args) -> int:
+    """The ``python -m itslib sweep`` command (arguments from :mod:`itslib.cli`)."""
+    import torch
+
+    from itslib.cli import load_pipeline
+
+    index, count, barrier = distributed_state()
+    if count > 1 and _has_cuda():
+        args.device = args.device or f"cuda:{torch.cuda.current_device()}"
+    out = ensure_writable_folder(args.out or "out/sweep", name="--out")
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    pipe = load_pipeline(args)
+    pairs = load_prompt_pairs(args.prompts, pipe.world)[: args.pairs]
+    jobs = make_jobs(make_variants(args.methods, parse_settings(args.set or [])), pairs, seeds)
+    judges = load_judges(pipe.world, args.judges, args.device)
+    defaults = {k: v for k, v in {"vocoder": args.vocoder, "height": args.height,
+                                  "width": args.width}.items() if v is not None}  # fmt: skip
+    tic = time.perf_counter()
+    made = run_sweep(pipe, jobs, out, defaults, judges, not args.no_samples, index, count)
+    print(f"[process {index + 1}/{count}] {len(made)} new samples in "
+          f"{time.perf_counter() - tic:.0f} s")  # fmt: skip
+    barrier()
+    if index == 0:
+        scale = 100.0 if judges[2] is not None else 1.0  # miniature judges: p x 100 -> p
+        rows, summary = write_table(out, jobs, scale)
+        print(markdown(summary, scale))
+        print(f"{len(rows)} of {len(jobs)} samples in {out / 'results.csv'}")
+    return 0
