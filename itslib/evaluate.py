@@ -1,41 +1,38 @@
 """The paper's tables, in miniature: does the joint sampler find the intersection?
 
-For every (picture class, sound class) pair and several seeds, each *variant* (a
-method with its settings) makes a sample and the miniature judges score it: the
-picture judge looks at the spectrogram picture, the sound judge *listens*
-(Griffin-Lim waveform -> log-mel). A sample is accepted by a judge when it gives
-the prompted class p >= 0.5. Tables:
+For (picture class, sound class) pairs and seeds, each *variant* (a method with its
+settings) makes a sample and the miniature judges score it: the picture judge looks
+at the spectrogram picture, the sound judge *listens* (Griffin-Lim waveform ->
+log-mel). A sample is accepted by a judge when it gives the prompted class p >= 0.5.
 
 - ``table1``: image-only, audio-only, imprint, SDS, joint (the paper's Table 1);
 - ``table3``: warm-start variants and guidance scales (the paper's Table 3);
 - ``steps``: DDIM at 100/50/25 steps and DPM-Solver++ at 25/15 steps.
 
-    python -m itslib.evaluate --table table1 --seeds 2 --out itslib/mini/results
+    python -m itslib.evaluate --table all            # all three, about 15 min on 2 cores
+    python -m itslib.evaluate --table table1 --pairs 64 --seeds 3
 
-writes ``<table>.json`` (per-sample rows and the summary) and ``<table>.md``, which
-the book reads. Resumable: rows already in the JSON are skipped.
+writes ``<table>.json`` (settings, summary, per-sample rows) and ``<table>.md`` into
+``--out`` (the book reads them from ``itslib/mini/results``). The samples are a
+:mod:`itslib.sweep` in ``--work``, so an interrupted run resumes, and ``--workers 2``
+runs two single-threaded processes side by side.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import time
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from itslib._io import atomic_path
-from itslib.baselines import SDSSettings, imprint_baseline, sds_baseline
-from itslib.metrics import MiniJudge, mean_ci
-from itslib.pipeline import ImagesThatSound
+from itslib.sweep import Job, Variant, make_jobs, markdown, run_sweep, summarise
 
-# variant label -> (method, settings). "joint" settings are ImagesThatSound keywords.
+# variant label -> (method, settings); the sweep's methods and Settings keywords.
 TABLES: dict[str, dict[str, tuple[str, dict]]] = {
     "table1": {
-        "image-only": ("joint", {"audio_weight": 0.0, "image_start": 0.0}),
-        "audio-only": ("joint", {"audio_weight": 1.0}),
+        "image-only": ("image-only", {}),
+        "audio-only": ("audio-only", {}),
         "imprint": ("imprint", {}),
         "sds": ("sds", {}),
         "joint": ("joint", {}),
@@ -57,131 +54,134 @@ TABLES: dict[str, dict[str, tuple[str, dict]]] = {
         "DPM-Solver++ 15": ("joint", {"steps": 15, "scheduler": "dpm++"}),
     },
 }
+# ``--table all``: sized to take about 15 minutes on a 2-core CPU with 2 workers.
+QUICK_PLAN = {"pairs": 16, "seeds": 1, "sds_pairs": 4}
 
 
-def run_variant(pipe: ImagesThatSound, method: str, overrides: dict, image: str, sound: str,
-                seed: int, steps: int, guidance: float, sds_steps: int) -> dict:  # fmt: skip
-    """One sample; returns its spectrogram (H, W), waveform, seconds and UNet evaluations."""
-    common = dict(steps=steps, image_guidance=guidance, audio_guidance=guidance) | overrides
-    if method == "joint":
-        (result,) = pipe(image, sound, seed=seed, progress=False, vocoder="griffin-lim", **common)
-    elif method == "imprint":
-        result = imprint_baseline(pipe, image, sound, image_steps=common["steps"],
-                                  audio_steps=common["steps"], seed=seed,
-                                  image_guidance=common["image_guidance"],
-                                  audio_guidance=common["audio_guidance"],
-                                  vocoder="griffin-lim")  # fmt: skip
-        result.params["unet_evaluations"] = 4 * common["steps"]
-    elif method == "sds":
-        settings = SDSSettings(steps=sds_steps, audio_only_steps=sds_steps // 8, lr=1e-2,
-                               image_guidance=common["image_guidance"],
-                               audio_guidance=common["audio_guidance"], seed=seed)  # fmt: skip
-        result = sds_baseline(pipe, image, sound, settings, vocoder="griffin-lim",
-                              progress=False)  # fmt: skip
-        result.params["unet_evaluations"] = 2 * (2 * sds_steps - settings.audio_only_steps)
-    else:
-        raise ValueError(f"method={method!r} must be joint, imprint or sds.")
-    return {"spectrogram": result.spectrogram, "waveform": result.waveform,
-            "seconds": result.params["seconds"],
-            "unet_evaluations": result.params["unet_evaluations"]}  # fmt: skip
+def class_pairs(pictures: tuple[str, ...], sounds: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Every picture class with every sound class, ordered by diagonals, so that any
+    prefix of ``len(pictures)`` x k pairs holds every class k times."""
+    n = len(pictures)
+    return [(pictures[i], sounds[(i + d) % len(sounds)]) for d in range(len(sounds))
+            for i in range(n)]  # fmt: skip
 
 
-def summarise(rows: list[dict], variants: list[str]) -> list[dict]:
-    """Per variant: mean picture/sound scores, share both judges accept, seconds and UNet
-    evaluations per sample, each mean with its 95% interval half-width."""
-    summary = []
-    for variant in variants:
-        mine = [r for r in rows if r["variant"] == variant]
-        if not mine:
-            continue
-        line = {"variant": variant, "n": len(mine)}
-        for key in ("picture", "sound", "both", "seconds", "unet_evaluations"):
-            mean, half = mean_ci([r[key] for r in mine]) if len(mine) > 1 else (mine[0][key], 0)
-            line[key], line[f"{key}_ci"] = round(mean, 4), round(half, 4)
-        summary.append(line)
-    return summary
-
-
-def markdown(summary: list[dict]) -> str:
-    lines = ["| variant | picture judge p | sound judge p (listening) | both accept "
-             "| UNet evals | s / sample |", "|---|---|---|---|---|---|"]  # fmt: skip
-    for s in summary:
-        lines.append(
-            f"| {s['variant']} | {s['picture']:.2f} ± {s['picture_ci']:.2f} "
-            f"| {s['sound']:.2f} ± {s['sound_ci']:.2f} | {s['both']:.2f} ± {s['both_ci']:.2f} "
-            f"| {s['unet_evaluations']:.0f} | {s['seconds']:.1f} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def evaluate(pipe: ImagesThatSound, judge: MiniJudge, out: Path, table: str, seeds: int,
-             steps: int, guidance: float, sds_steps: int, variants: list[str] | None = None,
-             pairs: int | None = None) -> list[dict]:  # fmt: skip
-    """Run (or resume) one table's grid; writes ``<table>.json`` / ``<table>.md`` into ``out``."""
-    chosen = variants or list(TABLES[table])
-    unknown = sorted(set(chosen) - set(TABLES[table]))
+def table_jobs(table: str, pairs: list[tuple[str, str]], seeds: int, steps: int,
+               guidance: float, sds_steps: int, sds_pairs: int | None,
+               variants: list[str] | None = None) -> list[Job]:  # fmt: skip
+    """The grid of one table; SDS (slow) runs on only the first ``sds_pairs`` pairs."""
+    unknown = sorted(set(variants or []) - set(TABLES[table]))
     if unknown:
         raise ValueError(f"variants {unknown} are not in {table}: {', '.join(TABLES[table])}.")
+    chosen = [v for v in TABLES[table] if not variants or v in variants]  # the table's order
+    base = {"steps": steps, "image_guidance": guidance, "audio_guidance": guidance,
+            "sds_steps": sds_steps}  # fmt: skip
+    jobs = []
+    for label in chosen:
+        method, overrides = TABLES[table][label]
+        variant = Variant(method, base | overrides, label=label)
+        mine = pairs[:sds_pairs] if method == "sds" and sds_pairs else pairs
+        jobs += make_jobs([variant], mine, list(range(seeds)))
+    return sorted(jobs, key=lambda j: (j.pair, j.seed, chosen.index(j.variant.name)))
+
+
+def _worker(args: tuple) -> int:
+    """One single-threaded process's share of the grid (for ``--workers``)."""
+    weights, jobs, work, index, count = args
+    from itslib.metrics import ACCEPT, MiniJudge
+    from itslib.mini.datasets import single_thread
+    from itslib.worlds import mini_pipeline
+
+    single_thread()  # torch and BLAS: two busy threads on two cores oversubscribe badly
+    pipe, judge = mini_pipeline(weights, threads=1), MiniJudge.shipped(weights)
+    made = run_sweep(pipe, jobs, work, {"vocoder": "griffin-lim"}, (judge, judge, ACCEPT),
+                     save_samples=False, process_index=index, num_processes=count,
+                     progress=index == 0)  # fmt: skip
+    return len(made)
+
+
+def run_jobs(jobs: list[Job], work: Path, weights: str | None = None, workers: int = 1) -> None:
+    """Run the jobs not yet finished in ``work``, split over ``workers`` processes."""
+    if workers <= 1:
+        _worker((weights, jobs, work, 0, 1))
+        return
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(workers) as pool:
+        pool.map(_worker, [(weights, jobs, work, i, workers) for i in range(workers)])
+
+
+def write(out: Path, table: str, jobs: list[Job], work: Path, settings: dict) -> list[dict]:
+    """Merge the table's rows into ``out/<table>.json`` and ``out/<table>.md``."""
+    from itslib.sweep import collect_rows
+
+    rows = [
+        r | {"picture_score": r["picture_score"] / 100, "sound_score": r["sound_score"] / 100}
+        for r in collect_rows(work, jobs)
+    ]  # the judges' p x 100 -> p in [0, 1]
+    summary = summarise(rows, list(dict.fromkeys(j.variant.name for j in jobs)))
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{table}.json"
-    rows = json.loads(path.read_text())["rows"] if path.exists() else []
-    done = {(r["variant"], r["image_class"], r["sound_class"], r["seed"]) for r in rows}
-    pictures = pipe.image_expert.prompt_encoder.class_names
-    sounds = pipe.audio_expert.prompt_encoder.class_names
-    all_pairs = list(itertools.product(pictures, sounds))[:pairs]
-    grid = [(v, i, s, k) for (i, s), k, v in itertools.product(all_pairs, range(seeds), chosen)
-            if (v, i, s, k) not in done]  # fmt: skip
-    settings = {"table": table, "seeds": seeds, "steps": steps, "guidance": guidance,
-                "sds_steps": sds_steps, "pairs": len(all_pairs), "world": pipe.world,
-                "defaults": "DDIM, image_start 0.1, audio_weight 0.5, Griffin-Lim"}  # fmt: skip
-    every = list(TABLES[table])
-    for n, (variant, image, sound, seed) in enumerate(tqdm(grid, desc=table)):
-        method, overrides = TABLES[table][variant]
-        made = run_variant(pipe, method, overrides, image, sound, seed, steps, guidance,
-                           sds_steps)  # fmt: skip
-        p = float(judge.score_pictures(made["spectrogram"][None], [image])[0]) / 100
-        rate = pipe.audio_expert.mel.sample_rate
-        q = float(judge.score_sounds(made["waveform"][None], rate, [sound])[0]) / 100
-        rows.append({"variant": variant, "image_class": image, "sound_class": sound,
-                     "seed": seed, "picture": p, "sound": q, "both": float(p >= 0.5 and q >= 0.5),
-                     "seconds": made["seconds"],
-                     "unet_evaluations": made["unet_evaluations"]})  # fmt: skip
-        if n % 16 == 15:
-            write(out, table, rows, settings, every)
-    write(out, table, rows, settings, every)
-    return rows
-
-
-def write(out: Path, table: str, rows: list[dict], settings: dict, variants: list[str]) -> None:
-    summary = summarise(rows, variants)
     with atomic_path(out / f"{table}.json") as tmp:
         tmp.write_text(json.dumps({"settings": settings, "summary": summary, "rows": rows},
                                   indent=1) + "\n")  # fmt: skip
     with atomic_path(out / f"{table}.md") as tmp:
         tmp.write_text(markdown(summary))
+    return rows
+
+
+def evaluate(table: str, out: Path, work: Path, seeds: int = 1, steps: int = 25,
+             guidance: float = 7.5, sds_steps: int = 100, pairs: int | None = None,
+             sds_pairs: int | None = None, variants: list[str] | None = None,
+             weights: str | None = None, workers: int = 1) -> list[dict]:  # fmt: skip
+    """Run (or resume) one table; returns its rows (scores as p in [0, 1])."""
+    from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
+
+    grid = class_pairs(PICTURE_CLASSES, SOUND_CLASSES)[:pairs]
+    jobs = table_jobs(table, grid, seeds, steps, guidance, sds_steps, sds_pairs, variants)
+    tic = time.perf_counter()
+    run_jobs(jobs, work / table, weights, workers)
+    settings = {"table": table, "pairs": len(grid), "seeds": seeds, "steps": steps,
+                "guidance": guidance, "sds_steps": sds_steps,
+                "sds_pairs": min(sds_pairs or len(grid), len(grid)), "workers": workers,
+                "world": "mini", "wall_seconds": round(time.perf_counter() - tic, 1),
+                "defaults": "DDIM, image_start 0.1, audio_weight 0.5, Griffin-Lim"}  # fmt: skip
+    return write(out, table, jobs, work / table, settings)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--table", choices=sorted(TABLES), default="table1")
+    parser.add_argument("--table", choices=[*sorted(TABLES), "all"], default="all",
+                        help="all: the three tables with the 15-minute plan")  # fmt: skip
     parser.add_argument("--variants", nargs="+", default=None, help="only these rows")
-    parser.add_argument("--seeds", type=int, default=2, help="seeds per class pair")
-    parser.add_argument("--steps", type=int, default=50, help="DDIM steps per sample")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per class pair")
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=None,
+        help="class pairs, a balanced prefix of the 64 (default: all)",
+    )
+    parser.add_argument("--sds-pairs", type=int, default=None, help="SDS on only N pairs")
+    parser.add_argument("--steps", type=int, default=25, help="DDIM steps per sample")
     parser.add_argument("--guidance", type=float, default=7.5, help="both guidance scales")
-    parser.add_argument("--sds-steps", type=int, default=200, help="SDS optimisation steps")
-    parser.add_argument("--pairs", type=int, default=None, help="only the first N class pairs")
+    parser.add_argument("--sds-steps", type=int, default=100, help="SDS optimisation steps")
+    parser.add_argument("--workers", type=int, default=2, help="single-threaded processes")
     parser.add_argument("--weights", default=None, help="miniature weights folder")
     parser.add_argument("--out", default="itslib/mini/results", help="where the tables go")
+    parser.add_argument("--work", default="out/evaluate", help="samples' score rows (resume)")
     args = parser.parse_args(argv)
-    from itslib.worlds import mini_pipeline
-
+    tables = list(TABLES) if args.table == "all" else [args.table]
+    plan = QUICK_PLAN if args.table == "all" else {"pairs": None, "seeds": 1, "sds_pairs": 8}
     start = time.perf_counter()
-    pipe = mini_pipeline(args.weights)
-    judge = MiniJudge.shipped(args.weights)
-    rows = evaluate(pipe, judge, Path(args.out), args.table, args.seeds, args.steps,
-                    args.guidance, args.sds_steps, args.variants, args.pairs)  # fmt: skip
-    print(markdown(summarise(rows, list(TABLES[args.table]))))
-    print(f"{len(rows)} samples, {time.perf_counter() - start:.0f} s")
+    for table in tables:
+        rows = evaluate(
+            table, Path(args.out), Path(args.work), seeds=args.seeds or plan["seeds"],
+            steps=args.steps, guidance=args.guidance, sds_steps=args.sds_steps,
+            pairs=args.pairs or plan["pairs"], sds_pairs=args.sds_pairs or plan["sds_pairs"],
+            variants=args.variants, weights=args.weights, workers=args.workers,
+        )  # fmt: skip
+        print(f"## {table} ({len(rows)} samples)\n")
+        print((Path(args.out) / f"{table}.md").read_text())
+    print(f"{time.perf_counter() - start:.0f} s in all")
     return 0
 
 

@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -74,19 +73,25 @@ def test_cli_defaults_to_mini_without_a_gpu(tmp_path, monkeypatch, capsys):
 
 @needs_weights
 def test_evaluation_table_resumes(tmp_path):
-    from itslib.evaluate import evaluate
-    from itslib.metrics import MiniJudge
+    from itslib.evaluate import class_pairs, evaluate
+    from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
 
-    pipe, judge = worlds.mini_pipeline(), MiniJudge.shipped()
-    args = dict(table="table1", seeds=1, steps=2, guidance=5.0, sds_steps=2, pairs=1)
-    rows = evaluate(pipe, judge, tmp_path, variants=["joint", "imprint"], **args)
-    assert [r["variant"] for r in rows] == ["joint", "imprint"]
-    assert all(0 <= r["picture"] <= 1 and 0 <= r["sound"] <= 1 for r in rows)
-    saved = json.loads((tmp_path / "table1.json").read_text())
+    args = dict(seeds=1, steps=2, guidance=5.0, sds_steps=2, pairs=1)
+    out, work = tmp_path / "results", tmp_path / "work"
+    rows = evaluate("table1", out, work, variants=["joint", "imprint"], **args)
+    assert [r["variant"] for r in rows] == ["imprint", "joint"]  # the table's order
+    assert all(0 <= r["picture_score"] <= 1 and 0 <= r["sound_score"] <= 1 for r in rows)
+    saved = json.loads((out / "table1.json").read_text())
     assert [s["variant"] for s in saved["summary"]] == ["imprint", "joint"]
-    again = evaluate(pipe, judge, tmp_path, variants=["joint", "imprint", "audio-only"], **args)
-    assert len(again) == 3 and again[:2] == rows  # finished samples are skipped
-    assert "| audio-only |" in (tmp_path / "table1.md").read_text()
+    finished = sorted((work / "table1" / "rows").rglob("*.json"))
+    stamps = [f.stat().st_mtime_ns for f in finished]
+    again = evaluate("table1", out, work, variants=["joint", "imprint", "audio-only"], **args)
+    assert len(again) == 3 and [f.stat().st_mtime_ns for f in finished] == stamps  # skipped
+    assert "| audio-only |" in (out / "table1.md").read_text()
     with pytest.raises(ValueError, match="not in table1"):
-        evaluate(pipe, judge, tmp_path, variants=["magic"], **args)
-    assert np.isfinite([r["seconds"] for r in again]).all()
+        evaluate("table1", out, work, variants=["magic"], **args)
+    # any prefix of 8 x k diagonal pairs holds every class k times
+    pairs = class_pairs(PICTURE_CLASSES, SOUND_CLASSES)
+    assert len(set(pairs)) == 64
+    assert sorted(s for _, s in pairs[:16]) == sorted(SOUND_CLASSES * 2)
+    assert sorted(i for i, _ in pairs[:16]) == sorted(PICTURE_CLASSES * 2)
