@@ -233,8 +233,14 @@ class SDSLoss:
 
 
 def encode_differentiably(expert: Expert, pictures: torch.Tensor) -> torch.Tensor:
-    """Pictures (B, 1, H, W) in [0, 1] -> the expert's scaled latents, keeping the graph."""
+    """Pictures (B, 1, H, W) in [0, 1] -> the expert's scaled latents, keeping the graph.
+
+    A pixel-space expert (``vae=None``, DeepFloyd IF) takes the picture itself, gray in
+    all its input channels, in [-1, 1]."""
     vae = expert.vae
+    if vae is None:
+        channels = expert.unet.config.in_channels
+        return (pictures.expand(-1, channels, -1, -1).to(expert.device) * 2 - 1).float()
     channels = vae.config.in_channels
     x = pictures.expand(-1, channels, -1, -1).to(expert.device, vae.dtype) * 2 - 1
     return vae.encode(x).latent_dist.mean.float() * vae.config.scaling_factor

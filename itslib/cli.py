@@ -189,10 +189,18 @@ def run_sds(args: argparse.Namespace) -> None:
     settings.check()
     folders = sample_folders(args)
     pipeline = load_pipeline(args)
+    image_expert = None
+    if args.image_sds == "if":  # the paper's: pixel-space IF stage I on 8 random crops
+        from itslib.experts import load_if_expert
+
+        image_expert = load_if_expert(args.if_model, pipeline.audio_expert.device,
+                                      torch_dtype(args.dtype))  # fmt: skip
+        settings.image_crops = 8
+        settings.crop_resize = image_expert.unet.config.sample_size
     for k, folder in enumerate(folders):
         settings.seed = args.seed + k
         result = sds_baseline(pipeline, args.image_prompt, args.audio_prompt, settings,
-                              vocoder=args.vocoder)  # fmt: skip
+                              image_expert=image_expert, vocoder=args.vocoder)  # fmt: skip
         save(result, folder, args)
 
 
@@ -327,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-guidance", type=float, default=80.0, help="image CFG scale")
     p.add_argument("--audio-guidance", type=float, default=10.0, help="audio CFG scale")
     p.add_argument("--snapshot-every", type=int, default=0, help="keep the canvas every N steps")
+    p.add_argument("--image-sds", default="sd", choices=["sd", "if"],
+                   help="sd: the image expert through its VAE (fits a free Colab GPU); if: "
+                   "the paper's pixel-space DeepFloyd IF stage I on 8 crops (gated, bigger)")
+    p.add_argument("--if-model", default="DeepFloyd/IF-I-M-v1.0", help="IF stage I id or folder")
     add_model_options(p)
     p.set_defaults(run=run_sds)
 

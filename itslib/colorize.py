@@ -107,6 +107,16 @@ def _from_pretrained(cls: Any, model_id: str, kwargs: dict[str, Any], fp16: bool
     return cls.from_pretrained(model_id, **kwargs)
 
 
+def gated_message(model_id: str, reason: str) -> str:
+    """Why an IF model could not be loaded, and how to get it (it is gated)."""
+    return (
+        unavailable_message(model_id, reason)
+        + "\n  - DeepFloyd IF is gated: accept the licence on both model pages, "
+        f"https://huggingface.co/{STAGE_1_MODEL} and https://huggingface.co/{STAGE_2_MODEL},"
+        " while logged in, then log in here too."
+    )
+
+
 def load_colorizer(
     stage1_model: str | os.PathLike = STAGE_1_MODEL,
     stage2_model: str | os.PathLike = STAGE_2_MODEL,
@@ -141,12 +151,7 @@ def load_colorizer(
             reason = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
             if "sentencepiece" in str(err).lower():
                 reason += " (IF's T5 tokenizer needs `pip install sentencepiece protobuf`)"
-            raise ModelUnavailableError(
-                unavailable_message(model_id, reason)
-                + "\n  - DeepFloyd IF is gated: accept the licence on both model pages, "
-                f"https://huggingface.co/{STAGE_1_MODEL} and https://huggingface.co/{STAGE_2_MODEL},"
-                " while logged in, then log in here too."
-            ) from err
+            raise ModelUnavailableError(gated_message(model_id, reason)) from err
         pipe.set_progress_bar_config(disable=True)
         if offload and device.type != "cpu":
             pipe.enable_model_cpu_offload(device=device)

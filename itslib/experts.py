@@ -61,6 +61,19 @@ class TextPromptEncoder(nn.Module):
         return {"encoder_hidden_states": embeddings}
 
 
+class T5PromptEncoder(TextPromptEncoder):
+    """T5 text conditioning as DeepFloyd IF does it: 77 tokens with the attention mask."""
+
+    def forward(self, text: str) -> dict[str, torch.Tensor]:
+        tokens = self.tokenizer([text], padding="max_length", max_length=77, truncation=True,
+                                add_special_tokens=True, return_tensors="pt")  # fmt: skip
+        device = next(self.text_encoder.parameters()).device
+        embeddings = self.text_encoder(
+            tokens.input_ids.to(device), attention_mask=tokens.attention_mask.to(device)
+        )[0]
+        return {"encoder_hidden_states": embeddings}
+
+
 class ClassPromptEncoder(nn.Module):
     """Class-label conditioning for the miniature models: the prompt is a class name;
     the empty prompt is the null class used for classifier-free guidance."""
@@ -94,7 +107,9 @@ class Expert:
     Attributes:
         name: a short label ("image", "audio") used in trajectories and logs.
         unet: predicts noise; called as ``unet(x, t, **condition_kwargs).sample``.
-        vae: maps latents to pictures in [-1, 1] and back (diffusers ``AutoencoderKL``).
+        vae: maps latents to pictures in [-1, 1] and back (diffusers ``AutoencoderKL``);
+            ``None`` for a pixel-space model (DeepFloyd IF), whose "latents" are the
+            pictures themselves in [-1, 1].
         prompt_encoder: text or class name -> UNet keyword arguments.
         scheduler_config: the noise schedule the UNet was trained with.
         model_id: where the weights came from (hub id or folder).
@@ -107,7 +122,7 @@ class Expert:
 
     name: str
     unet: nn.Module
-    vae: nn.Module
+    vae: nn.Module | None
     prompt_encoder: nn.Module
     scheduler_config: dict[str, Any]
     model_id: str = ""
@@ -164,7 +179,8 @@ class Expert:
         }
         if "encoder_hidden_states" in kwargs:
             kwargs["encoder_hidden_states"] = kwargs["encoder_hidden_states"].to(self.dtype)
-        noise_uncond, noise_cond = self.unet(x, t, **kwargs).sample.chunk(2)
+        out = self.unet(x, t, **kwargs).sample[:, : x.shape[1]]  # IF adds variance channels
+        noise_uncond, noise_cond = out.chunk(2)
         return noise_uncond + guidance * (noise_cond - noise_uncond)
 
     @torch.inference_mode()
@@ -275,3 +291,38 @@ def load_audio_expert(
             model_id, subfolder="vocoder", device=expert.device, dtype=expert.dtype
         )
     return expert
+
+
+def load_if_expert(
+    model_id: str | os.PathLike = "DeepFloyd/IF-I-M-v1.0",
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> Expert:
+    """DeepFloyd IF stage I as a pixel-space image expert (``vae=None``): its "latents"
+    are 3 x 64 x 64 pictures in [-1, 1]. For the SDS baseline's image loss, as the paper
+    uses it. IF is gated: accept its licence on the hub and log in first."""
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+    from transformers import AutoTokenizer, T5EncoderModel
+
+    from itslib.colorize import gated_message
+
+    device = device or default_device()
+    dtype = dtype or default_dtype(device)
+    model_id = str(model_id)
+    try:
+        if is_local(model_id) and not os.path.isdir(os.path.expanduser(model_id)):
+            raise OSError("no such folder")
+        scheduler_config = dict(DDPMScheduler.load_config(model_id, subfolder="scheduler"))
+        tokenizer = AutoTokenizer.from_pretrained(model_id, subfolder="tokenizer")
+        text_encoder = T5EncoderModel.from_pretrained(
+            model_id, subfolder="text_encoder", torch_dtype=dtype
+        )
+        unet = UNet2DConditionModel.from_pretrained(model_id, subfolder="unet", torch_dtype=dtype)
+    except (OSError, ValueError, ImportError) as err:
+        reason = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
+        raise ModelUnavailableError(gated_message(model_id, reason)) from err
+    for module in (text_encoder, unet):
+        module.eval().requires_grad_(False).to(device)
+    return Expert(name="image", unet=unet, vae=None,
+                  prompt_encoder=T5PromptEncoder(tokenizer, text_encoder),
+                  scheduler_config=scheduler_config, model_id=model_id)  # fmt: skip

@@ -127,3 +127,32 @@ def test_sds_optimises_only_the_canvas(pipeline):
 def test_sds_bad_settings(pipeline):
     with pytest.raises(ValueError, match="audio_only_steps=9"):
         sds_baseline(pipeline, "a", "b", SDSSettings(steps=4, audio_only_steps=9), progress=False)
+
+
+def test_image_sds_in_pixel_space_with_deepfloyd_if(pipeline, tmp_path):
+    """The paper's image SDS: a tiny random IF stage I (hub layout, loaded offline) scores
+    random crops of the canvas in pixel space; only the canvas learns."""
+    from itslib.baselines import SDSLoss, encode_differentiably
+    from itslib.experts import load_if_expert
+    from tests.tiny_if import write_tiny_if_stage_1
+
+    expert = load_if_expert(write_tiny_if_stage_1(tmp_path / "IF-I-M"), device="cpu")
+    assert expert.vae is None and expert.unet.config.out_channels == 6
+    canvas = torch.rand(1, 1, H, W, requires_grad=True)
+    pixels = encode_differentiably(expert, canvas)
+    assert pixels.shape == (1, 3, H, W) and pixels.min() >= -1 and pixels.max() <= 1
+    loss_fn = SDSLoss(expert, "a castle", guidance=80.0, weight=0.4, crops=3, crop_size=32,
+                      resize=expert.unet.config.sample_size)  # fmt: skip
+    views = loss_fn.views(canvas, torch.Generator().manual_seed(0))
+    assert views.shape == (3, 1, 16, 16)
+    loss = loss_fn(canvas, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert torch.isfinite(loss) and canvas.grad is not None and canvas.grad.abs().sum() > 0
+    assert all(p.grad is None for p in expert.unet.parameters())
+    settings = SDSSettings(steps=3, audio_only_steps=1, lr=1e-2, height=H, width=W,
+                           image_crops=2, crop_size=32, crop_resize=16)  # fmt: skip
+    result = sds_baseline(pipeline, "a castle", "bell ringing", settings, image_expert=expert,
+                          vocoder="griffin-lim", progress=False)  # fmt: skip
+    assert [set(h) for h in result.extras["history"]] == [{"audio"}] + [{"audio", "image"}] * 2
+    with pytest.raises(Exception, match="gated"):
+        load_if_expert(tmp_path / "missing")
