@@ -4,12 +4,15 @@ Reports, per sample: seconds, UNet sample evaluations, seconds inside UNet calls
 and the sampler's overhead (everything else in the loop: CFG arithmetic, mixing,
 scheduler steps), for
 
+- ``mini``: the shipped miniature experts (64 x 256 canvas, 4 x 16 x 64 latent) on
+  the CPU with ``--threads`` torch threads, plus the Griffin-Lim vocoder;
 - ``tiny``: the tiny random SD-layout models the tests use, on the CPU;
 - ``sd15``: random-weight models with Stable Diffusion 1.5's exact shapes (UNet
   860 M parameters, CLIP ViT-L text encoder, SD VAE) at the paper's 4 x 32 x 128
   latent, on whatever device is present (fp16 on CUDA). Compute does not depend on
   the weights, so this is the real models' speed without downloading them.
 
+    python benchmarks/bench_sampler.py --world mini --steps 100 --threads 2
     python benchmarks/bench_sampler.py --world tiny --steps 100
     python benchmarks/bench_sampler.py --world sd15 --steps 100            # on a GPU
     python benchmarks/bench_sampler.py --world sd15 --steps 4 --device cpu # a taste on CPU
@@ -102,15 +105,31 @@ class UnetTimer:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--world", choices=["tiny", "sd15"], default="tiny")
+    parser.add_argument("--world", choices=["mini", "tiny", "sd15"], default="mini")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--samples", type=int, default=2, help="timed samples (after a warm-up)")
     parser.add_argument("--scheduler", default="ddim")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     torch.manual_seed(0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dtype = default_dtype(args.device)
-    if args.world == "tiny":
+    vocode = None
+    if args.world == "mini":
+        from itslib import audio
+        from itslib.worlds import mini_pipeline
+
+        pipe = mini_pipeline(threads=args.threads)
+        image, sound = pipe.image_expert, pipe.audio_expert
+        shape = pipe.latent_shape(*pipe.canvas)
+
+        def vocode(pictures):
+            logmel = audio.picture_to_logmel(pictures[0].mean(dim=0).numpy(), sound.mel)
+            return pipe.vocode(logmel, "griffin-lim")
+
+    elif args.world == "tiny":
         image, sound = tiny_experts()
         shape = (1, 4, 32, 8)
     else:
@@ -120,9 +139,9 @@ def main() -> None:
         )
         shape = (1, 4, 32, 128)
     timer = UnetTimer(image.unet, sound.unet)
-    terms = image_audio_terms(
-        image, sound, "a painting of castle towers, grayscale", "bell ringing"
-    )
+    prompts = ("city skyline", "bell ringing") if args.world == "mini" else (
+        "a painting of castle towers, grayscale", "bell ringing")  # fmt: skip
+    terms = image_audio_terms(image, sound, *prompts)
 
     def one(seed: int) -> dict:
         latents = torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
@@ -135,10 +154,13 @@ def main() -> None:
         out = sample(terms, scheduler, latents, args.steps, progress=False)
         loop = time.perf_counter() - start
         image.decode(out.latents)
-        sound.decode(out.latents)
-        total = time.perf_counter() - start
-        return {"seconds": total, "loop_seconds": loop, "unet_seconds": timer.seconds,
-                "decode_seconds": total - loop,
+        spectrogram = sound.decode(out.latents)
+        decoded = time.perf_counter()
+        if vocode is not None:
+            vocode(spectrogram)
+        end = time.perf_counter()
+        return {"seconds": end - start, "loop_seconds": loop, "unet_seconds": timer.seconds,
+                "decode_seconds": decoded - start - loop, "vocoder_seconds": end - decoded,
                 "unet_evaluations": out.unet_evaluations}  # fmt: skip
 
     one(0)  # warm-up
@@ -157,6 +179,7 @@ def main() -> None:
         "seconds_in_unet": round(mean["unet_seconds"], 3),
         "sampler_overhead_seconds": round(mean["loop_seconds"] - mean["unet_seconds"], 3),
         "decode_seconds": round(mean["decode_seconds"], 3),
+        "vocoder_seconds": round(mean["vocoder_seconds"], 3),
         "unet_parameters_millions": round(sum(p.numel() for p in image.unet.parameters()) / 1e6, 1),
     }
     if torch.cuda.is_available():

@@ -83,15 +83,17 @@ plt.show()
 
 # %%
 settings, t1 = table("table1")
-print(f"{settings['pairs']} class pairs x {settings['seeds']} seeds, {settings['steps']} DDIM "
-      f"steps, guidance {settings['guidance']}, SDS {settings['sds_steps']} steps")
+print(f"{settings['pairs']} class pairs x {settings['seeds']} seed(s), {settings['steps']} DDIM "
+      f"steps, guidance {settings['guidance']}; SDS: {settings['sds_steps']} optimisation "
+      f"steps on the first {settings['sds_pairs']} pairs")
 display(Markdown((results / "table1.md").read_text()))
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 4.5))
 for name, row in t1.items():
-    ax.errorbar(row["picture"], row["sound"], xerr=row["picture_ci"], yerr=row["sound_ci"],
-                fmt="o", capsize=3, label=f"{name} (both: {row['both']:.2f})")
+    ax.errorbar(row["picture_score"], row["sound_score"], xerr=row["picture_score_ci"],
+                yerr=row["sound_score_ci"], fmt="o", capsize=3,
+                label=f"{name} (both accept: {row['both_accept']:.2f})")
 ax.set(xlabel="picture judge p (looks)", ylabel="sound judge p (listens)", xlim=(0, 1),
        ylim=(0, 1), title="each method's samples, mean and 95% interval")
 ax.legend(fontsize=8)
@@ -125,8 +127,8 @@ reference = ts["DDIM 100"]
 
 
 def within(row):
-    return all(abs(row[k] - reference[k]) <= reference[f"{k}_ci"] for k in ("picture", "sound",
-                                                                             "both"))
+    keys = ("picture_score", "sound_score", "both_accept")
+    return all(abs(row[k] - reference[k]) <= reference[f"{k}_ci"] for k in keys)
 
 
 good = [row for row in ts.values() if within(row)]
@@ -136,7 +138,7 @@ print(f"cheapest setting within DDIM-100's intervals: {cheapest['variant']}: "
       f"evaluations, {reference['seconds'] / cheapest['seconds']:.1f}x faster per sample")
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
-for key in ("picture", "sound", "both"):
+for key in ("picture_score", "sound_score", "both_accept"):
     xs = [row["unet_evaluations"] for row in ts.values()]
     ax.scatter(xs, [row[key] for row in ts.values()], label=key)
 ax.set(xscale="log", xlabel="UNet evaluations per sample", ylabel="mean", ylim=(0, 1))
