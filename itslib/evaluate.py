@@ -148,6 +148,25 @@ def evaluate(table: str, out: Path, work: Path, seeds: int = 1, steps: int = 25,
     return write(out, table, jobs, work / table, settings)
 
 
+def cheapest_within(summary: list[dict], reference: str = "DDIM 100") -> dict:
+    """The variant with the fewest UNet evaluations whose picture score, sound score and
+    share both accept all lie within the 95% intervals of ``reference``, and its speed-up
+    over it in evaluations and in seconds."""
+    rows = {line["variant"]: line for line in summary}
+    if reference not in rows:
+        raise ValueError(f"reference={reference!r} is not in the summary: {', '.join(rows)}.")
+    ref = rows[reference]
+    keys = ("picture_score", "sound_score", "both_accept")
+
+    def within(line: dict) -> bool:
+        return all(abs(line[k] - ref[k]) <= ref[f"{k}_ci"] for k in keys)
+
+    best = min((line for line in summary if within(line)), key=lambda x: x["unet_evaluations"])
+    return {"variant": best["variant"], "reference": reference,
+            "evaluation_speedup": ref["unet_evaluations"] / best["unet_evaluations"],
+            "seconds_speedup": ref["seconds"] / best["seconds"]}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", choices=[*sorted(TABLES), "all"], default="all",
@@ -181,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         print(f"## {table} ({len(rows)} samples)\n")
         print((Path(args.out) / f"{table}.md").read_text())
+        if table == "steps" and "DDIM 100" in {r["variant"] for r in rows}:
+            summary = json.loads((Path(args.out) / "steps.json").read_text())["summary"]
+            best = cheapest_within(summary)
+            print(f"cheapest within the intervals of DDIM 100: {best['variant']}, "
+                  f"{best['evaluation_speedup']:.1f}x fewer UNet evaluations, "
+                  f"{best['seconds_speedup']:.1f}x faster\n")  # fmt: skip
     print(f"{time.perf_counter() - start:.0f} s in all")
     return 0
 

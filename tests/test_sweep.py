@@ -140,3 +140,22 @@ def test_two_processes_make_the_table_of_one(tmp_path):
             assert x[key] == y[key]
         for key in ("picture_score", "sound_score"):
             assert float(x[key]) == pytest.approx(float(y[key]), abs=0.05)
+
+
+def test_cheapest_setting_within_the_reference_intervals():
+    from itslib.evaluate import cheapest_within
+
+    def line(name, p, s, b, evals, seconds, ci=0.05):
+        return {"variant": name, "picture_score": p, "picture_score_ci": ci, "sound_score": s,
+                "sound_score_ci": ci, "both_accept": b, "both_accept_ci": ci,
+                "unet_evaluations": evals, "seconds": seconds}  # fmt: skip
+
+    summary = [line("DDIM 100", 0.6, 0.6, 0.4, 380, 10.0),
+               line("DDIM 25", 0.58, 0.62, 0.37, 96, 2.5),
+               line("DPM 15", 0.5, 0.6, 0.4, 56, 1.5)]  # fmt: skip
+    best = cheapest_within(summary)
+    assert best["variant"] == "DDIM 25"  # DPM 15's picture score falls outside
+    assert best["evaluation_speedup"] == pytest.approx(380 / 96)
+    assert best["seconds_speedup"] == pytest.approx(4.0)
+    with pytest.raises(ValueError, match="reference"):
+        cheapest_within(summary, reference="DDIM 1000")

@@ -34,6 +34,7 @@ from importlib.resources import files
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
+from itslib.evaluate import cheapest_within
 from itslib.metrics import clip_windows
 
 results = files("itslib.mini") / "results"
@@ -123,19 +124,10 @@ display(Markdown((results / "table3.md").read_text()))
 # %%
 settings_s, ts = table("steps")
 display(Markdown((results / "steps.md").read_text()))
-reference = ts["DDIM 100"]
-
-
-def within(row):
-    keys = ("picture_score", "sound_score", "both_accept")
-    return all(abs(row[k] - reference[k]) <= reference[f"{k}_ci"] for k in keys)
-
-
-good = [row for row in ts.values() if within(row)]
-cheapest = min(good, key=lambda row: row["unet_evaluations"])
-print(f"cheapest setting within DDIM-100's intervals: {cheapest['variant']}: "
-      f"{reference['unet_evaluations'] / cheapest['unet_evaluations']:.1f}x fewer UNet "
-      f"evaluations, {reference['seconds'] / cheapest['seconds']:.1f}x faster per sample")
+best = cheapest_within(list(ts.values()))
+print(f"cheapest setting within DDIM-100's intervals: {best['variant']}: "
+      f"{best['evaluation_speedup']:.1f}x fewer UNet evaluations, "
+      f"{best['seconds_speedup']:.1f}x faster per sample")
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for key in ("picture_score", "sound_score", "both_accept"):
