@@ -119,6 +119,17 @@ plt.show()
 # The paper runs 40,000 steps with DeepFloyd IF as the image model (about two hours a
 # sample on a large GPU). Here: a few hundred steps on the miniature models, or a few
 # thousand with Stable Diffusion through its VAE in Colab, with a larger learning rate.
+#
+# To take the image loss from IF in pixel space, as the paper does (IF is gated: accept
+# its licence on the hub and log in; stage I needs about 8 GB more GPU memory):
+#
+# ```python
+# from itslib.experts import load_if_expert
+# settings = SDSSettings(image_crops=8, crop_resize=64)  # 8 random crops, resized to 64 x 64
+# sds = sds_baseline(pipe, image_prompt, audio_prompt, settings, image_expert=load_if_expert())
+# ```
+#
+# or from the command line, `python -m itslib sds --image-sds if ...`.
 
 # %%
 if pipe.world == "mini":
