@@ -121,7 +121,8 @@ plt.show()
 # thousand with Stable Diffusion through its VAE in Colab, with a larger learning rate.
 #
 # To take the image loss from IF in pixel space, as the paper does (IF is gated: accept
-# its licence on the hub and log in; stage I needs about 8 GB more GPU memory):
+# its licence on the hub and log in; its T5-XXL text encoder alone has about 4.8 B
+# parameters, so this wants a large GPU):
 #
 # ```python
 # from itslib.experts import load_if_expert
