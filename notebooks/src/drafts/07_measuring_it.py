@@ -80,6 +80,36 @@ plt.show()
 # we report the mean p and the share of samples **both** judges accept, each with a
 # 95% interval (1.96 standard errors).
 #
+# Here are both judges at work on one joint sample (25 DDIM steps, guidance 7.5, as in
+# the tables). Listen to it, then read what each judge thinks it is:
+
+# %%
+
+from itslib.metrics import MiniJudge
+from itslib.mini import judge_pictures, judge_sounds
+from itslib.viz import show
+from itslib.worlds import mini_pipeline
+
+pipe, judge = mini_pipeline(), MiniJudge.shipped()
+(sample,) = pipe("waves", "chord", seed=0, steps=25, image_guidance=7.5, audio_guidance=7.5,
+                 vocoder="griffin-lim", progress=False)
+display(show(sample))
+looks = judge_pictures(sample.spectrogram[None], judge=judge.picture_judge)[0]
+sounds = judge_sounds(sample.waveform[None], judge=judge.sound_judge)[0]
+fig, axes = plt.subplots(1, 2, figsize=(12, 2.6), sharey=True)
+for ax, probs, classes, title in ((axes[0], looks, judge.picture_classes, "picture judge (looks)"),
+                                  (axes[1], sounds, judge.sound_classes, "sound judge (listens)")):
+    ax.bar(range(len(classes)), probs, color=["C3" if c in ("waves", "chord") else "C0"
+                                              for c in classes])
+    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right", fontsize=8)
+    ax.axhline(0.5, color="k", lw=0.6, ls="--")
+    ax.set(title=title, ylim=(0, 1))
+axes[0].set_ylabel("p(class)")
+plt.show()
+print(f"prompted classes (red): picture p = {looks[judge.picture_classes.index('waves')]:.2f}, "
+      f"sound p = {sounds[judge.sound_classes.index('chord')]:.2f}; the dashed line is acceptance")
+
+# %% [markdown]
 # ## Table 1 in miniature: methods
 
 # %%
