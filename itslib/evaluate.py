@@ -21,6 +21,7 @@ runs two single-threaded processes side by side.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -167,6 +168,54 @@ def cheapest_within(summary: list[dict], reference: str = "DDIM 100") -> dict:
             "seconds_speedup": ref["seconds"] / best["seconds"]}  # fmt: skip
 
 
+def joint_grid(path: Path, steps: int = 25, guidance: float = 7.5, seed: int = 0,
+               weights: str | None = None) -> Path:  # fmt: skip
+    """One joint sample per (picture class, sound class) pair, tiled into a PNG: rows
+    are picture classes, columns sound classes, each tile the spectrogram picture."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
+    from itslib.worlds import mini_pipeline
+
+    pipe = mini_pipeline(weights)
+    fig, axes = plt.subplots(
+        len(PICTURE_CLASSES),
+        len(SOUND_CLASSES),
+        figsize=(2.2 * len(SOUND_CLASSES), 0.75 * len(PICTURE_CLASSES)),
+    )
+    for (i, picture), (j, sound) in itertools.product(enumerate(PICTURE_CLASSES),
+                                                      enumerate(SOUND_CLASSES)):  # fmt: skip
+        (result,) = pipe(
+            picture,
+            sound,
+            seed=seed,
+            steps=steps,
+            image_guidance=guidance,
+            audio_guidance=guidance,
+            vocoder="griffin-lim",
+            progress=False,
+        )
+        ax = axes[i, j]
+        ax.imshow(result.spectrogram, cmap="gray", vmin=0, vmax=1, aspect="auto",
+                  origin="upper", interpolation="nearest")  # fmt: skip
+        ax.set_xticks([]), ax.set_yticks([])
+        if j == 0:
+            ax.set_ylabel(picture, rotation=0, ha="right", va="center", fontsize=8)
+        if i == 0:
+            ax.set_title(sound, fontsize=8)
+    fig.suptitle(f"miniature joint samples (DDIM {steps}, guidance {guidance}, seed {seed}): "
+                 "rows picture prompt, columns sound prompt", fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", choices=[*sorted(TABLES), "all"], default="all",
@@ -187,7 +236,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=None, help="miniature weights folder")
     parser.add_argument("--out", default="itslib/mini/results", help="where the tables go")
     parser.add_argument("--work", default="out/evaluate", help="samples' score rows (resume)")
+    parser.add_argument(
+        "--grid",
+        default=None,
+        metavar="PNG",
+        help="instead: one joint sample per class pair, tiled into PNG",
+    )
     args = parser.parse_args(argv)
+    if args.grid:
+        print(joint_grid(Path(args.grid), args.steps, args.guidance, weights=args.weights))
+        return 0
     tables = list(TABLES) if args.table == "all" else [args.table]
     plan = QUICK_PLAN if args.table == "all" else {"pairs": None, "seeds": 1, "sds_pairs": 8}
     start = time.perf_counter()
