@@ -135,7 +135,12 @@ class Variant:
 
     @property
     def folder(self) -> str:
-        return slug(self.name)
+        """``<slug of the name>-<8 hex digits of the settings>``: a label reused with
+        other settings gets another folder, so a resumed sweep never mixes them."""
+        import hashlib
+
+        text = json.dumps([self.method, self.settings], sort_keys=True, default=str)
+        return f"{slug(self.name)}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
 
 
 @dataclass(frozen=True)

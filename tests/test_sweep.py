@@ -59,6 +59,8 @@ def test_grid_of_settings_and_variants():
     assert len([v for v in variants if v.method == "joint"]) == 4
     jobs = sweep.make_jobs(variants, [("a", "x"), ("b", "y")], [0, 1])
     assert len(jobs) == 6 * 2 * 2 and len({(j.variant.folder, j.key) for j in jobs}) == len(jobs)
+    same_label = [sweep.Variant("joint", {"steps": n}, label="joint") for n in (25, 50)]
+    assert same_label[0].folder != same_label[1].folder  # other settings, other rows
     with pytest.raises(ValueError, match="name=value"):
         sweep.parse_settings(["steps"])
     with pytest.raises(ValueError, match="methods"):
@@ -94,7 +96,8 @@ def test_sweep_resumes_and_scores_folders(tmp_path):
     assert again[0]["picture_score"] == pytest.approx(rows[3]["picture_score"], abs=1e-6)
     assert len(_table(tmp_path / "results.csv")) == 4
     # the saved sample folders score like the results did
-    folder = tmp_path / "samples" / "joint-steps-2"
+    folder = tmp_path / "samples" / variants[0].folder
+    assert variants[0].folder.startswith("joint-steps-2-")
     scored = sweep.score_folder(folder, judge, judge, ACCEPT)
     assert [s["folder"] for s in scored] == ["sample_p000_s0", "sample_p001_s0"]
     expected = [rows[0]["picture_score"], rows[2]["picture_score"]]
