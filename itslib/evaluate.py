@@ -36,7 +36,8 @@ TABLES: dict[str, dict[str, tuple[str, dict]]] = {
         "audio-only": ("audio-only", {}),
         "imprint": ("imprint", {}),
         "sds": ("sds", {}),
-        "joint": ("joint", {}),
+        # the paper's joint sampler uses guidance 10 for both experts (the baselines 7.5)
+        "joint": ("joint", {"image_guidance": 10.0, "audio_guidance": 10.0}),
     },
     "table3": {
         "no warm start": ("joint", {"image_start": 0.0}),
@@ -46,6 +47,7 @@ TABLES: dict[str, dict[str, tuple[str, dict]]] = {
         "guidance 3": ("joint", {"image_guidance": 3.0, "audio_guidance": 3.0}),
         "guidance 5": ("joint", {"image_guidance": 5.0, "audio_guidance": 5.0}),
         "guidance 10": ("joint", {"image_guidance": 10.0, "audio_guidance": 10.0}),
+        "guidance 15": ("joint", {"image_guidance": 15.0, "audio_guidance": 15.0}),
     },
     "steps": {
         "DDIM 100": ("joint", {"steps": 100}),
