@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from itslib._io import atomic_path, ensure_writable_folder
-from itslib.metrics import accepted, mean_ci
+from itslib.metrics import accepted, mean_ci, score_results
 
 METHODS = ("joint", "image-only", "audio-only", "imprint", "sds")
 # A method other than "joint" takes only these settings; the joint sampler takes all.
@@ -268,10 +268,8 @@ def score(result, picture_judge, sound_judge, threshold: float | None) -> dict[s
     """Picture and sound scores of one result, and whether both judges accept it."""
     if picture_judge is None:
         return {"picture_score": math.nan, "sound_score": math.nan, "both_accept": math.nan}
-    p = float(picture_judge.score_pictures(result.spectrogram[None],
-                                           [result.params["image_prompt"]])[0])  # fmt: skip
-    s = float(sound_judge.score_sounds(result.waveform[None], result.sample_rate,
-                                       [result.params["audio_prompt"]])[0])  # fmt: skip
+    (scores,) = score_results([result], picture_judge, sound_judge)
+    p, s = scores["picture_score"], scores["sound_score"]
     both = math.nan if threshold is None else float(accepted([p], threshold)[0] and
                                                       accepted([s], threshold)[0])  # fmt: skip
     return {"picture_score": p, "sound_score": s, "both_accept": both}
