@@ -15,6 +15,7 @@ from itslib.mini.data import (
     sound_batch,
     sound_picture,
 )
+from itslib.mini.sounds import region_mask, shape_in_time_frequency
 
 
 def test_canvas_and_mel_settings():
@@ -83,3 +84,24 @@ def test_sound_classes_visibly_differ():
     profiles = means.mean(axis=2)  # average spectrum of each class, (8, 64)
     distances = np.abs(profiles[:, None] - profiles[None]).mean(axis=2)
     assert (distances[~np.eye(8, dtype=bool)] > 0.01).all()
+
+
+def test_region_mask_is_smooth_deterministic_and_partial():
+    a = region_mask(np.random.default_rng(3))
+    assert a.shape == (64, 256) and a.dtype == np.float32
+    assert np.array_equal(a, region_mask(np.random.default_rng(3)))
+    assert 0.0 <= a.min() and a.max() <= 1.0
+    assert 0.2 < a.mean() < 0.8  # neither empty nor everything
+
+
+def test_a_sound_shaped_by_a_region_keeps_its_energy_inside_it():
+    noise = np.random.default_rng(0).standard_normal(NUM_SAMPLES) * 0.3
+    mask = np.zeros((64, 256), np.float32)
+    mask[:32, :128] = 1.0  # high frequencies (top rows), first half of the time
+    shaped = shape_in_time_frequency(noise, mask, depth_db=60.0)
+    picture = sound_picture(shaped)
+    inside = picture[4:28, 8:120].mean()
+    assert inside > picture[4:28, 136:248].mean() + 0.2  # later: attenuated
+    assert inside > picture[36:60, 8:120].mean() + 0.2  # lower frequencies: attenuated
+    plain = sound_picture(noise)
+    assert abs(inside - plain[4:28, 8:120].mean()) < 0.1  # inside: left as it was

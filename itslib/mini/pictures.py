@@ -2,7 +2,8 @@
 
 Every picture is drawn from a ``numpy.random.Generator``: the same seed gives the
 same picture on every machine. Shapes vary in position, size, count, filling,
-brightness and texture; most are bright on a dark background (dark is silence in
+brightness and texture (half are filled with the grain of a sound: lines, beats,
+sweeps, noise); most are bright on a dark background (dark is silence in
 a spectrogram), a fifth are inverted.
 """
 
@@ -52,9 +53,9 @@ def _regular(cx: float, cy: float, radii: list[float], turn: float) -> list:
 
 def _draw_circles(rng: np.random.Generator) -> list[np.ndarray]:
     masks = []
-    for _ in range(rng.integers(1, 7)):
+    for _ in range(rng.integers(1, 6)):
         image, draw = _layer()
-        r, cx, cy = rng.uniform(4, 28), rng.uniform(0, WIDTH), rng.uniform(0, HEIGHT)
+        r, cx, cy = rng.uniform(8, 30), rng.uniform(0, WIDTH), rng.uniform(0, HEIGHT)
         box = [(cx - r) * _SS, (cy - r) * _SS, (cx + r) * _SS, (cy + r) * _SS]
         if rng.random() < 0.5:
             draw.ellipse(box, fill=255)
@@ -66,9 +67,9 @@ def _draw_circles(rng: np.random.Generator) -> list[np.ndarray]:
 
 def _draw_polygons(rng: np.random.Generator, star: bool) -> list[np.ndarray]:
     masks = []
-    for _ in range(rng.integers(1, 6)):
+    for _ in range(rng.integers(1, 5)):
         image, draw = _layer()
-        size, turn = rng.uniform(8, 30), rng.uniform(0, 2 * math.pi)
+        size, turn = rng.uniform(12, 32), rng.uniform(0, 2 * math.pi)
         cx, cy = rng.uniform(0, WIDTH), rng.uniform(size * 0.3, HEIGHT - size * 0.3)
         if star:
             inner = size * rng.uniform(0.32, 0.5)
@@ -155,9 +156,9 @@ def _draw_skyline(rng: np.random.Generator) -> list[np.ndarray]:
 def _draw_trees(rng: np.random.Generator) -> list[np.ndarray]:
     masks = []
     ground = HEIGHT - rng.uniform(0, 6)
-    for _ in range(rng.integers(1, 7)):
+    for _ in range(rng.integers(1, 6)):
         image, draw = _layer()
-        cx, height = rng.uniform(5, WIDTH - 5), rng.uniform(20, 60)
+        cx, height = rng.uniform(5, WIDTH - 5), rng.uniform(28, 62)
         trunk_w, trunk_h = rng.uniform(1.5, 5), height * rng.uniform(0.2, 0.4)
         draw.rectangle([(cx - trunk_w / 2) * _SS, (ground - trunk_h) * _SS,
                         (cx + trunk_w / 2) * _SS, ground * _SS], fill=255)  # fmt: skip
@@ -205,6 +206,30 @@ _DRAW = {
 }
 
 
+def _texture(rng: np.random.Generator) -> np.ndarray:
+    """A fill texture, float32 (64, 256) in [0.2, 1]: the grains a sound is made of.
+
+    Horizontal lines (steady partials), vertical lines (beats), slanted lines
+    (sweeps), grain (noise), or a shade from top to bottom.
+    """
+    rows = np.arange(HEIGHT, dtype=np.float32)[:, None]
+    cols = np.arange(WIDTH, dtype=np.float32)[None, :]
+    kind = rng.integers(0, 5)
+    if kind == 0:
+        wave = np.cos(2 * np.pi * rows / rng.uniform(2.5, 10) + rng.uniform(0, 6.3)) + 0 * cols
+    elif kind == 1:
+        wave = np.cos(2 * np.pi * cols / rng.uniform(3, 24) + rng.uniform(0, 6.3)) + 0 * rows
+    elif kind == 2:
+        slope = rng.uniform(-0.6, 0.6)
+        wave = np.cos(2 * np.pi * (rows + slope * cols) / rng.uniform(3, 12))
+    elif kind == 3:
+        wave = rng.uniform(-1, 1, (HEIGHT, WIDTH))
+    else:
+        wave = 1 - 2 * rows / HEIGHT + 0 * cols
+    depth = rng.uniform(0.25, 0.4)
+    return (1 - depth + depth * wave).astype(np.float32)
+
+
 def _background(rng: np.random.Generator) -> np.ndarray:
     """A dark background: flat, a gradient, or faint noise texture."""
     base = rng.uniform(0.0, 0.3) * (rng.random() < 0.8)
@@ -225,18 +250,13 @@ def make_picture(class_name: str, rng: np.random.Generator) -> np.ndarray:
     """
     check_class(class_name, PICTURE_CLASSES, "class_name")
     picture = _background(rng)
-    rows = np.arange(HEIGHT, dtype=np.float32)[:, None]
     for mask in _DRAW[class_name](rng):
         if mask.min() < 0:  # a cut-out (windows): darken what is under it
             picture = picture * (1 + mask * rng.uniform(0.4, 0.9))
             continue
         value = np.float32(rng.uniform(0.5, 1.0))
-        if rng.random() < 0.25:  # textured fill: stripes or a vertical shade
-            if rng.random() < 0.5:
-                period = rng.uniform(3, 10)
-                value = value * (0.65 + 0.35 * np.cos(2 * np.pi * rows / period)).astype(np.float32)
-            else:
-                value = value * (0.55 + 0.45 * (1 - rows / HEIGHT)).astype(np.float32)
+        if rng.random() < 0.5:  # a textured fill: the shape is told by its outline
+            value = value * _texture(rng)
         picture = picture * (1 - mask) + mask * value
     if rng.random() < 0.3:
         image = Image.fromarray(np.clip(picture * 255, 0, 255).astype(np.uint8))

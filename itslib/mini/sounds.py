@@ -13,7 +13,15 @@ import math
 import numpy as np
 
 from itslib.audio import logmel_to_picture, wav_to_logmel
-from itslib.mini.world import MINI_MEL, NUM_SAMPLES, SAMPLE_RATE, SOUND_CLASSES, check_class
+from itslib.mini.world import (
+    HEIGHT,
+    MINI_MEL,
+    NUM_SAMPLES,
+    SAMPLE_RATE,
+    SOUND_CLASSES,
+    WIDTH,
+    check_class,
+)
 
 _T = np.arange(NUM_SAMPLES, dtype=np.float64) / SAMPLE_RATE
 _DURATION = NUM_SAMPLES / SAMPLE_RATE
@@ -219,14 +227,60 @@ _SYNTH = {
 }
 
 
+def region_mask(rng: np.random.Generator) -> np.ndarray:
+    """A random smooth region of the canvas: float32 (64, 256) in [0, 1], row 0 on top.
+
+    Blurred white noise (blob sizes from a few pixels to a third of the canvas)
+    thresholded so that 30 to 75% of the canvas is inside, with soft edges.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    sigma = (rng.uniform(2, 12), rng.uniform(3, 40))  # (rows, columns)
+    field = gaussian_filter(rng.standard_normal((HEIGHT, WIDTH)), sigma, mode="wrap")
+    inside = (field > np.quantile(field, rng.uniform(0.25, 0.7))).astype(np.float64)
+    return gaussian_filter(inside, rng.uniform(0.5, 1.5)).astype(np.float32)
+
+
+def shape_in_time_frequency(
+    wav: np.ndarray, mask: np.ndarray, depth_db: float = 60.0
+) -> np.ndarray:
+    """Filter ``wav`` so that its energy stays inside ``mask`` (64 mel rows x 256 frames).
+
+    The mask is drawn like a spectrogram picture (row 0 = highest mel bin); outside
+    it the sound is attenuated by ``depth_db``. The filtering is an STFT gain,
+    so the result is a real sound whose spectrogram wears the mask's shape.
+    """
+    import librosa
+
+    cfg = MINI_MEL
+    stft = librosa.stft(wav, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length)
+    mel_rows = np.flipud(mask).astype(np.float64)  # row 0 = lowest mel bin
+    centres = librosa.mel_frequencies(cfg.n_mels + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]
+    freqs = librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=cfg.n_fft)
+    row_of_bin = np.interp(freqs, centres, np.arange(cfg.n_mels))
+    frame_pos = np.linspace(0, WIDTH - 1, stft.shape[1])
+    cols = np.stack([np.interp(frame_pos, np.arange(WIDTH), r) for r in mel_rows])  # (64, F)
+    per_bin = np.stack([np.interp(row_of_bin, np.arange(cfg.n_mels), c) for c in cols.T], 1)
+    floor = 10 ** (-depth_db / 20)
+    gain = floor + (1 - floor) * np.clip(per_bin, 0, 1)
+    out = librosa.istft(stft * gain, hop_length=cfg.hop_length, win_length=cfg.win_length,
+                        n_fft=cfg.n_fft, length=wav.size)  # fmt: skip
+    return out
+
+
 def make_sound(class_name: str, rng: np.random.Generator) -> np.ndarray:
     """Synthesise one sound of ``class_name``: float32 (40960,), peak 0.95.
 
+    Half the sounds are shaped by a random time-frequency region
+    (:func:`region_mask`), as real sounds start, stop and change colour: a class is
+    told by its texture (partials, sweeps, beats, grain), not by where it sits.
     A quiet noise floor of random colour and level (-110 to -25 dB) is added, and
     sometimes a fade in or out, so levels and backgrounds vary too.
     """
     check_class(class_name, SOUND_CLASSES, "class_name")
     wav = _SYNTH[class_name](rng)
+    if rng.random() < 0.5:
+        wav = shape_in_time_frequency(wav, region_mask(rng), rng.uniform(30, 70))
     wav = wav / (np.abs(wav).max() + 1e-9)
     floor = 10 ** (rng.uniform(-110, -25) / 20)
     wav = wav + floor * _band_noise(rng, 20, rng.uniform(1000, 8000))

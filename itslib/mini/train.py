@@ -50,11 +50,11 @@ class Plan:
     ae_steps: int = 300
     ae_batch: int = 32
     ae_crop: int = 64
-    image_steps: int = 3000
-    audio_steps: int = 1000
+    image_steps: int = 10000
+    audio_steps: int = 3000
     min_snr_gamma: float = 5.0
     unet_batch: int = 32
-    judge_steps: int = 300
+    judge_steps: int = 600
     judge_batch: int = 32
     save_every: int = 50
     log_every: int = 10
