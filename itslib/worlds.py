@@ -32,13 +32,16 @@ EXAMPLES = {
         ("a painting of a train, black background, grayscale", "a train whistling"),
         ("a painting of racing cars, grayscale", "a race car passing by and disappearing"),
     ],
+    # Pairs whose intersection the miniature experts find for most seeds (Table 1 in
+    # miniature, itslib/mini/results/full): large shapes with a continuous or rhythmic
+    # sound. "bell ringing" and "triangles" rarely meet anything.
     "mini": [
-        ("city skyline", "bell ringing"),
+        ("city skyline", "drum beats"),
         ("mountains", "siren"),
-        ("waves", "chord"),
-        ("circles", "drum beats"),
-        ("trees", "birds chirping"),
+        ("waves", "engine humming"),
         ("stars", "rain"),
+        ("circles", "drum beats"),
+        ("trees", "rain"),
     ],
 }
 
