@@ -88,6 +88,13 @@ def test_chapter_renders_plays_and_links_to_colab(server, browser, name):
     )
     assert broken == [], broken
     assert page.evaluate("document.images.length") > 0
+    if "plt.show()" in Path(f"notebooks/src/{name}.py").read_text():
+        # matplotlib figures reached the page (an Agg backend in the kernel draws none)
+        figures = page.evaluate(
+            "[...document.querySelectorAll('.cell_output img')]"
+            ".filter(i => !i.closest('.its-player')).length"
+        )
+        assert figures > 0, "no matplotlib figure on the page"
 
     durations = page.evaluate(
         """async () => Promise.all([...document.querySelectorAll('audio')].map(a =>
