@@ -40,6 +40,7 @@ TABLES: dict[str, dict[str, tuple[str, dict]]] = {
         "joint": ("joint", {"image_guidance": 10.0, "audio_guidance": 10.0}),
         # Table 3 in miniature finds higher guidance better still: the same at 15
         "joint, guidance 15": ("joint", {"image_guidance": 15.0, "audio_guidance": 15.0}),
+        "imprint, guidance 15": ("imprint", {"image_guidance": 15.0, "audio_guidance": 15.0}),
     },
     "table3": {
         "no warm start": ("joint", {"image_start": 0.0}),

@@ -69,7 +69,7 @@ def as_spectrogram(latent):
 
 shown = [0, 5, 10, 15, 25, 50, 99]
 rows = ["x_t (noisy latent)", "image expert's x0", "audio expert's x0", "mixed x0", "disagreement"]
-fig, axes = plt.subplots(len(rows), len(shown), figsize=(18, 7))
+fig, axes = plt.subplots(len(rows), len(shown), figsize=(12, 7.5))
 for col, i in enumerate(shown):
     step = steps[i]
     belief = beliefs(step)
@@ -89,7 +89,7 @@ for col, i in enumerate(shown):
         ax.imshow(picture, cmap=cmap, aspect="auto", **limits)
     axes[0, col].set_title(f"step {i} (t = {step.t})")
 for row, name in enumerate(rows):
-    axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=10)
 plt.tight_layout()
 plt.show()
 
@@ -137,6 +137,7 @@ plt.show()
 
 # %%
 frames = [PILImage.fromarray(to_rgb8(as_spectrogram(step.x0))) for step in steps[::2]]
+frames = [f.resize((3 * f.width, 3 * f.height), PILImage.Resampling.NEAREST) for f in frames]
 buffer = io.BytesIO()
 frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=80,
                loop=0)

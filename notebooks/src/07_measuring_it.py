@@ -166,8 +166,9 @@ print(f"both accept: joint {joint['both_accept']:.2f} ± {joint['both_accept_ci'
 # together. The miniature table says the same in its own terms: each expert alone is
 # accepted by its own judge almost always and by the other judge rarely, imprint
 # leans towards the sound, SDS finds next to nothing, and the joint sampler is the
-# best row on *both accept*, with an interval above imprint's. The last row runs it
-# at guidance 15 instead of the paper's 10: Table 3 below is why.
+# best row on *both accept*, with an interval above imprint's. The last two rows run
+# the joint sampler and imprint at guidance 15 instead of the paper's 10 and 7.5
+# (Table 3 below is why): the joint sampler gains, imprint does not.
 #
 # Which pairs meet? Here is the share both judges accept, per pair of prompts:
 
