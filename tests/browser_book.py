@@ -95,6 +95,11 @@ def test_chapter_renders_plays_and_links_to_colab(server, browser, name):
             ".filter(i => !i.closest('.its-player')).length"
         )
         assert figures > 0, "no matplotlib figure on the page"
+    raw_tables = page.evaluate(
+        "[...document.querySelectorAll('.cell_output p')].filter(p => p.textContent"
+        ".trim().startsWith('| ')).length"
+    )
+    assert raw_tables == 0, "a Markdown table in an output was printed as text"
 
     durations = page.evaluate(
         """async () => Promise.all([...document.querySelectorAll('audio')].map(a =>
