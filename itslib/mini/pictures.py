@@ -216,18 +216,19 @@ def _texture(rng: np.random.Generator) -> np.ndarray:
     cols = np.arange(WIDTH, dtype=np.float32)[None, :]
     kind = rng.integers(0, 5)
     if kind == 0:
-        wave = np.cos(2 * np.pi * rows / rng.uniform(2.5, 10) + rng.uniform(0, 6.3)) + 0 * cols
+        wave = np.cos(2 * np.pi * rows / rng.uniform(2.5, 10) + rng.uniform(0, 6.3))
     elif kind == 1:
-        wave = np.cos(2 * np.pi * cols / rng.uniform(3, 24) + rng.uniform(0, 6.3)) + 0 * rows
+        wave = np.cos(2 * np.pi * cols / rng.uniform(3, 24) + rng.uniform(0, 6.3))
     elif kind == 2:
         slope = rng.uniform(-0.6, 0.6)
         wave = np.cos(2 * np.pi * (rows + slope * cols) / rng.uniform(3, 12))
     elif kind == 3:
         wave = rng.uniform(-1, 1, (HEIGHT, WIDTH))
     else:
-        wave = 1 - 2 * rows / HEIGHT + 0 * cols
+        wave = 1 - 2 * rows / HEIGHT
     depth = rng.uniform(0.25, 0.4)
-    return (1 - depth + depth * wave).astype(np.float32)
+    texture = np.broadcast_to(1 - depth + depth * wave, (HEIGHT, WIDTH))  # rows or columns
+    return texture.astype(np.float32)
 
 
 def _background(rng: np.random.Generator) -> np.ndarray:
