@@ -47,7 +47,7 @@ def sd15_expert(name: str, device: str, dtype: torch.dtype) -> Expert:
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from tests.tiny_models import write_tokenizer
+    from itslib.rehearsal.diffusion import write_tokenizer
 
     folder = Path(tempfile.mkdtemp())
     write_tokenizer(folder)
@@ -70,13 +70,11 @@ def sd15_expert(name: str, device: str, dtype: torch.dtype) -> Expert:
 
 def tiny_experts() -> tuple[Expert, Expert]:
     from itslib.experts import load_audio_expert, load_image_expert
-    from tests.tiny_models import write_tiny_stable_diffusion
+    from itslib.rehearsal import write_auffusion, write_stable_diffusion
 
     root = Path(tempfile.mkdtemp())
-    image = load_image_expert(write_tiny_stable_diffusion(root / "sd", seed=0), device="cpu")
-    sound = load_audio_expert(
-        write_tiny_stable_diffusion(root / "auf", seed=1, vocoder=True), "cpu"
-    )
+    image = load_image_expert(write_stable_diffusion(root / "sd", seed=0), device="cpu")
+    sound = load_audio_expert(write_auffusion(root / "auf", seed=1), "cpu")
     return image, sound
 
 
@@ -119,7 +117,7 @@ def main() -> None:
     vocode = None
     if args.world == "mini":
         from itslib import audio
-        from itslib.worlds import mini_pipeline
+        from itslib.mini.experts import mini_pipeline
 
         pipe = mini_pipeline(threads=args.threads)
         image, sound = pipe.image_expert, pipe.audio_expert

@@ -15,8 +15,9 @@ pushes the canvas along w(t) (eps_hat - eps), w(t) = 1 - alpha_bar_t.
 from __future__ import annotations
 
 import math
+import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -277,6 +278,24 @@ class SDSSettings:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 0.")
 
 
+def cap_loop(settings: SDSSettings) -> SDSSettings:
+    """``settings`` with at most ``ITSLIB_MAX_LOOP_STEPS`` steps when that variable is set
+    (a rehearsal's one shortcut), the warm start and snapshots shrunk in proportion; says so."""
+    cap = os.environ.get("ITSLIB_MAX_LOOP_STEPS", "").strip()
+    if not cap:
+        return settings
+    if not cap.isdigit() or int(cap) < 1:
+        raise ValueError(f"ITSLIB_MAX_LOOP_STEPS={cap!r} must be a whole number >= 1 (or unset).")
+    cap = int(cap)
+    if settings.steps <= cap:
+        return settings
+    share = cap / settings.steps
+    print(f"ITSLIB_MAX_LOOP_STEPS={cap}: SDS runs {cap} of its {settings.steps} steps.")
+    return replace(settings, steps=cap, audio_only_steps=round(settings.audio_only_steps * share),
+                   snapshot_every=max(1, round(settings.snapshot_every * share))
+                   if settings.snapshot_every else 0)  # fmt: skip
+
+
 def sds_baseline(
     pipeline: ImagesThatSound,
     image_prompt: str,
@@ -294,7 +313,7 @@ def sds_baseline(
     ``snapshot_every`` > 0, ``result.extras["snapshots"]`` holds the canvas every N
     steps as (H, W) arrays; ``result.extras["history"]`` the losses of every step.
     """
-    settings = settings or SDSSettings()
+    settings = cap_loop(settings or SDSSettings())
     settings.check()
     canvas_settings = pipeline.settings("", "", height=settings.height, width=settings.width,
                                         vocoder=vocoder)  # fmt: skip

@@ -12,28 +12,30 @@ import argparse
 import sys
 from pathlib import Path
 
+from itslib._hub import REAL_MODELS
+from itslib._io import ensure_writable_folder
+
 FORMATTER = argparse.ArgumentDefaultsHelpFormatter
 
 
 # --- shared pieces ----------------------------------------------------------------------
 
 
-def add_model_options(p: argparse.ArgumentParser) -> None:
-    from itslib.experts import AUDIO_MODEL, IMAGE_MODEL
+def real_model_help(role: str, what: str) -> str:
+    """Help for a real model's flag: its variable and its hub id."""
+    model = REAL_MODELS[role]
+    return f"{what} (default: ${model.env} if set, else {model.hub_id})"
 
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", default="auto", choices=["auto", "real", "mini"],
                    help="real: SD 1.5 + Auffusion; mini: the shipped miniature models; auto: "
-                   "real with a CUDA GPU (or when a model is named), else mini")  # fmt: skip
-    p.add_argument(
-        "--image-model",
-        default=None,
-        help=f"SD 1.x hub id or local folder (real world; default {IMAGE_MODEL})",
-    )
-    p.add_argument(
-        "--audio-model",
-        default=None,
-        help=f"Auffusion hub id or local folder (real world; default {AUDIO_MODEL})",
-    )
+                   "$ITSLIB_WORLD if set, else real with a CUDA GPU (or when a model is "
+                   "named), else mini")  # fmt: skip
+    p.add_argument("--image-model", default=None,
+                   help=real_model_help("image", "SD 1.x hub id or local folder"))  # fmt: skip
+    p.add_argument("--audio-model", default=None,
+                   help=real_model_help("audio", "Auffusion hub id or local folder"))  # fmt: skip
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
     p.add_argument(
         "--dtype",
@@ -75,23 +77,23 @@ def torch_dtype(name: str):
     return {"auto": None, "fp16": torch.float16, "fp32": torch.float32}[name]
 
 
-def load_pipeline(args: argparse.Namespace):
-
-    from itslib.experts import AUDIO_MODEL, IMAGE_MODEL
-    from itslib.worlds import load_pipeline as load
+def load_world(args: argparse.Namespace):
+    """The world the model flags choose, with its pipeline loaded."""
+    from itslib.worlds import load_world as load
 
     models = args.models
     if models == "auto" and (args.image_model or args.audio_model):
         models = "real"
-    dtype = torch_dtype(args.dtype)
-    return load(models, args.image_model or IMAGE_MODEL, args.audio_model or AUDIO_MODEL,
-                device=args.device, dtype=dtype, offload=args.offload)  # fmt: skip
+    return load(models, image_model=args.image_model, audio_model=args.audio_model,
+                device=args.device, dtype=torch_dtype(args.dtype), offload=args.offload)
+
+
+def load_pipeline(args: argparse.Namespace):
+    return load_world(args).pipeline
 
 
 def sample_folders(args: argparse.Namespace) -> list[Path]:
     """The sample folders to write; fails before any work if one exists."""
-    from itslib._io import ensure_writable_folder
-
     if args.num_samples < 1:
         raise ValueError(f"--num-samples={args.num_samples} must be >= 1.")
     out = ensure_writable_folder(args.out or f"out/{args.command}", name="--out")
@@ -131,14 +133,22 @@ def run_generate(args: argparse.Namespace) -> None:
     from itslib.pipeline import Settings
 
     # Check everything that can be checked before loading gigabytes of weights.
+    if (args.image_prompt is None) != (args.audio_prompt is None):
+        raise ValueError("give both --image-prompt and --audio-prompt, or neither (for the "
+                         "world's first example pair).")  # fmt: skip
     settings = {name: getattr(args, name) for name in GENERATE_SETTINGS}
     settings["crop_right"] = False if args.no_crop else None
     # (sizes and vocoder left to the world are stood in for by valid values here)
     stand_ins = {"height": args.height or 8, "width": args.width or 8,
                  "vocoder": args.vocoder or "griffin-lim"}  # fmt: skip
-    Settings(args.image_prompt, args.audio_prompt, **(settings | stand_ins)).check()
+    Settings(args.image_prompt or "", args.audio_prompt or "", **(settings | stand_ins)).check()
     folders = sample_folders(args)
-    pipeline = load_pipeline(args)
+    world = load_world(args)
+    pipeline = world.pipeline
+    if args.image_prompt is None:
+        args.image_prompt, args.audio_prompt = world.examples[0]
+        print(f"No prompts given: the {world.name} world's first example, "
+              f"--image-prompt {args.image_prompt!r} --audio-prompt {args.audio_prompt!r}.")
     height, width = args.height or pipeline.canvas[0], args.width or pipeline.canvas[1]
     init = {}
     if args.init_picture:
@@ -151,6 +161,8 @@ def run_generate(args: argparse.Namespace) -> None:
         (result,) = pipeline(args.image_prompt, args.audio_prompt, seed=args.seed + k,
                              **init, **settings)  # fmt: skip
         save(result, folder, args, save_latents=args.save_latents)
+    print(f"Done: {len(folders)} image(s) that sound in {folders[0].parent}/ (each sample "
+          "folder: image.png, spectrogram.png, audio.wav, params.json).")  # fmt: skip
 
 
 def run_imprint(args: argparse.Namespace) -> None:
@@ -194,7 +206,7 @@ def run_sds(args: argparse.Namespace) -> None:
         from itslib.experts import load_if_expert
 
         image_expert = load_if_expert(args.if_model, pipeline.audio_expert.device,
-                                      torch_dtype(args.dtype))  # fmt: skip
+                                      pipeline.audio_expert.dtype)  # fmt: skip
         settings.image_crops = 8
         settings.crop_resize = image_expert.unet.config.sample_size
     for k, folder in enumerate(folders):
@@ -227,19 +239,54 @@ def run_colorize(args: argparse.Namespace) -> None:
 
 
 def run_sweep(args: argparse.Namespace) -> None:
-    from itslib.sweep import sweep_main
+    import time
 
-    sweep_main(args)
+    import torch
+
+    from itslib import sweep
+
+    index, count, barrier = sweep.distributed_state()
+    if count > 1 and torch.cuda.is_available():
+        args.device = args.device or f"cuda:{torch.cuda.current_device()}"
+    out = ensure_writable_folder(args.out or "out/sweep", name="--out")
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    world = load_world(args)
+    pairs = sweep.load_prompt_pairs(args.prompts, world.examples)[: args.pairs]
+    variants = sweep.make_variants(args.methods, sweep.parse_settings(args.set or []))
+    jobs = sweep.make_jobs(variants, pairs, seeds)
+    judges = None if args.judges == "none" else world.load_judges(args.device)
+    defaults = {k: v for k, v in {"vocoder": args.vocoder, "height": args.height,
+                                  "width": args.width}.items() if v is not None}  # fmt: skip
+    tic = time.perf_counter()
+    made = sweep.run_sweep(world.pipeline, jobs, out, defaults, judges, not args.no_samples,
+                           index, count)  # fmt: skip
+    print(f"[process {index + 1}/{count}] {len(made)} new samples in "
+          f"{time.perf_counter() - tic:.0f} s")  # fmt: skip
+    barrier()
+    if index == 0:
+        scale = judges.scale if judges is not None else 1.0
+        rows, summary = sweep.write_table(out, jobs, scale)
+        print(sweep.markdown(summary, scale))
+        print(f"{len(rows)} of {len(jobs)} samples in {out / 'results.csv'}")
+
+
+def run_rehearse(args: argparse.Namespace) -> None:
+    from itslib.rehearsal import export_lines, write_rehearsal
+
+    env = write_rehearsal(args.folder)
+    if not args.quiet:
+        print(f"# Random-weight copies of every real model, in the hub's layouts, under "
+              f"{args.folder}.\n# Paste these lines into your shell (or eval \"$(python -m "
+              f"itslib rehearse {args.folder} --quiet)\") to run the real world on them:")
+    print(export_lines(env))
 
 
 def add_prompts(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument(
-        "--image-prompt",
-        required=required,
-        help="what it should look like (mini world: a picture class name)",
-    )
+    example = "" if required else "; with neither prompt, the world's first example pair"
+    p.add_argument("--image-prompt", required=required,
+                   help=f"what it should look like (mini world: a picture class name{example})")
     p.add_argument("--audio-prompt", required=required,
-                   help="what it should sound like (mini world: a sound class name)")  # fmt: skip
+                   help=f"what it should sound like (mini world: a sound class name{example})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Sample k goes to OUT/sample_{k:03d}/ with image.png, spectrogram.png, audio.wav, "
         "params.json.",
     )  # fmt: skip
-    add_prompts(p)
+    add_prompts(p, required=False)
     p.add_argument("--negative-image-prompt", default="", help="image expert's unconditional text")
     p.add_argument("--negative-audio-prompt", default="", help="audio expert's unconditional text")
     p.add_argument("--steps", type=int, default=100, help="denoising steps")
@@ -338,11 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-sds", default="sd", choices=["sd", "if"],
                    help="sd: the image expert through its VAE (fits a free Colab GPU); if: "
                    "the paper's pixel-space DeepFloyd IF stage I on 8 crops (gated, bigger)")
-    p.add_argument("--if-model", default="DeepFloyd/IF-I-M-v1.0", help="IF stage I id or folder")
+    p.add_argument("--if-model", default=None,
+                   help=real_model_help("if_stage1", "IF stage I id or folder"))  # fmt: skip
     add_model_options(p)
     p.set_defaults(run=run_sds)
-
-    from itslib.colorize import STAGE_1_MODEL, STAGE_2_MODEL
 
     p = commands.add_parser(
         "colorize", formatter_class=FORMATTER,
@@ -359,8 +405,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance", type=float, default=10.0, help="CFG scale")
     p.add_argument("--start-step", type=int, default=7, help="start at this step, in [0, steps)")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
-    p.add_argument("--stage1-model", default=STAGE_1_MODEL, help="IF stage I id or folder")
-    p.add_argument("--stage2-model", default=STAGE_2_MODEL, help="IF stage II id or folder")
+    p.add_argument("--stage1-model", default=None,
+                   help=real_model_help("if_stage1", "IF stage I id or folder"))  # fmt: skip
+    p.add_argument("--stage2-model", default=None,
+                   help=real_model_help("if_stage2", "IF stage II id or folder"))  # fmt: skip
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
     p.add_argument(
         "--dtype",
@@ -398,15 +446,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="NAME=V1,V2",
                    help="a setting and its values, e.g. steps=25,50 or image_start=0,0.1; "
                    "repeat for a grid (names as in generate, with _)")  # fmt: skip
-    p.add_argument(
-        "--judges",
-        default="auto",
-        choices=["auto", "mini", "clip-clap", "none"],
-        help="auto: miniature judges in the mini world, CLIP + CLAP in the real one",
-    )
+    p.add_argument("--judges", default="world", choices=["world", "none"],
+                   help="world: the world's own (CLIP + CLAP, or the miniature judges)")
     p.add_argument("--no-samples", action="store_true", help="keep only the score rows")
     add_model_options(p)
     p.set_defaults(run=run_sweep)
+
+    p = commands.add_parser(
+        "rehearse", formatter_class=FORMATTER,
+        help="write random-weight copies of every real model and print the exports that use them",
+        description="Writes SD 1.5, Auffusion (with its vocoder), CLIP, CLAP and DeepFloyd IF "
+        "stage I/II, tiny and with random weights, each in its hub repository's layout, under "
+        "FOLDER; prints the ITSLIB_* export lines that point the real world at them (and cap "
+        "SDS's loop). Used by CI to run every chapter's Colab path on a CPU.",
+    )  # fmt: skip
+    p.add_argument("folder", help="where to write the models (reused if already complete)")
+    p.add_argument("--quiet", action="store_true", help="print only the export lines")
+    p.set_defaults(run=run_rehearse)
     return parser
 
 

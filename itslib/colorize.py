@@ -38,10 +38,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from itslib._hub import ModelUnavailableError, is_local, unavailable_message
+from itslib._hub import (
+    REAL_MODELS,
+    ModelUnavailableError,
+    from_pretrained_prefer_fp16,
+    is_local,
+    unavailable_message,
+)
+from itslib._hub import model_id as real_model_id
 
-STAGE_1_MODEL = "DeepFloyd/IF-I-M-v1.0"
-STAGE_2_MODEL = "DeepFloyd/IF-II-M-v1.0"
+STAGE_1_MODEL = REAL_MODELS["if_stage1"].hub_id
+STAGE_2_MODEL = REAL_MODELS["if_stage2"].hub_id
 PROMPT_TEMPLATE = "a colorful photo of {}"
 MIN_MULTIPLE = 32  # stage I runs at H/4 and its UNet halves the size 3 times: 4 * 8
 _GRAY_WORDS = r"(grayscale|greyscale|black and white|black-and-white|monochrome)"
@@ -97,16 +104,6 @@ class Colorizer:
         return torch.cat([uncond, cond])
 
 
-def _from_pretrained(cls: Any, model_id: str, kwargs: dict[str, Any], fp16: bool) -> Any:
-    """``cls.from_pretrained`` trying the smaller fp16 files first on a GPU."""
-    if fp16:
-        try:
-            return cls.from_pretrained(model_id, variant="fp16", **kwargs)
-        except (OSError, ValueError):
-            pass  # no fp16 files in this copy: load the full-precision ones
-    return cls.from_pretrained(model_id, **kwargs)
-
-
 def gated_message(model_id: str, reason: str) -> str:
     """Why an IF model could not be loaded, and how to get it (it is gated)."""
     return (
@@ -118,13 +115,14 @@ def gated_message(model_id: str, reason: str) -> str:
 
 
 def load_colorizer(
-    stage1_model: str | os.PathLike = STAGE_1_MODEL,
-    stage2_model: str | os.PathLike = STAGE_2_MODEL,
+    stage1_model: str | os.PathLike | None = None,
+    stage2_model: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
     offload: bool | None = None,
 ) -> Colorizer:
-    """Load IF stage I and II from hub ids or local folders in the hub layout.
+    """Load IF stage I and II from hub ids or local folders in the hub layout (``None``:
+    ``ITSLIB_IF_STAGE1`` / ``ITSLIB_IF_STAGE2`` if set, else the hub's IF-I-M / IF-II-M).
 
     fp16 on CUDA, fp32 elsewhere; ``offload`` (default: on with CUDA) keeps the
     models in CPU memory between uses. Safety checker, feature extractor and
@@ -133,6 +131,8 @@ def load_colorizer(
     """
     from diffusers import IFPipeline, IFSuperResolutionPipeline
 
+    stage1_model = str(stage1_model or real_model_id("if_stage1"))
+    stage2_model = str(stage2_model or real_model_id("if_stage2"))
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
     offload = device.type == "cuda" if offload is None else offload
@@ -146,7 +146,7 @@ def load_colorizer(
         try:
             if is_local(model_id) and not os.path.isdir(os.path.expanduser(model_id)):
                 raise OSError("no such folder")
-            pipe = _from_pretrained(cls, model_id, skip | extra, fp16=dtype == torch.float16)
+            pipe = from_pretrained_prefer_fp16(cls, model_id, skip | extra, dtype == torch.float16)
         except Exception as err:  # the hub raises many kinds; all mean "not available"
             reason = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
             if "sentencepiece" in str(err).lower():

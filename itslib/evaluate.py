@@ -94,13 +94,14 @@ def table_jobs(table: str, pairs: list[tuple[str, str]], seeds: int, steps: int,
 def _worker(args: tuple) -> int:
     """One single-threaded process's share of the grid (for ``--workers``)."""
     weights, jobs, work, index, count = args
-    from itslib.metrics import ACCEPT, MiniJudge
+    from itslib.metrics import ACCEPT, Judges, MiniJudge
     from itslib.mini.datasets import single_thread
-    from itslib.worlds import mini_pipeline
+    from itslib.mini.experts import mini_pipeline
 
     single_thread()  # torch and BLAS: two busy threads on two cores oversubscribe badly
     pipe, judge = mini_pipeline(weights, threads=1), MiniJudge.shipped(weights)
-    made = run_sweep(pipe, jobs, work, {"vocoder": "griffin-lim"}, (judge, judge, ACCEPT),
+    judges = Judges(judge, judge, threshold=ACCEPT, scale=100.0)
+    made = run_sweep(pipe, jobs, work, {"vocoder": "griffin-lim"}, judges,
                      save_samples=False, process_index=index, num_processes=count,
                      progress=index == 0)  # fmt: skip
     return len(made)
@@ -183,7 +184,7 @@ def joint_grid(path: Path, steps: int = 25, guidance: float = 7.5, seed: int = 0
     import matplotlib.pyplot as plt
 
     from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
-    from itslib.worlds import mini_pipeline
+    from itslib.mini.experts import mini_pipeline
 
     pipe = mini_pipeline(weights)
     fig, axes = plt.subplots(

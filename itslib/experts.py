@@ -22,11 +22,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from itslib._hub import ModelUnavailableError, is_local, unavailable_message
+from itslib._hub import (
+    ModelUnavailableError,
+    from_pretrained_prefer_fp16,
+    is_local,
+    unavailable_message,
+)
+from itslib._hub import model_id as real_model_id
 from itslib.audio import AUFFUSION, MelConfig
-
-IMAGE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-AUDIO_MODEL = "auffusion/auffusion-full-no-adapter"
 
 
 @dataclass
@@ -72,32 +75,6 @@ class T5PromptEncoder(TextPromptEncoder):
             tokens.input_ids.to(device), attention_mask=tokens.attention_mask.to(device)
         )[0]
         return {"encoder_hidden_states": embeddings}
-
-
-class ClassPromptEncoder(nn.Module):
-    """Class-label conditioning for the miniature models: the prompt is a class name;
-    the empty prompt is the null class used for classifier-free guidance."""
-
-    def __init__(self, class_names: list[str]):
-        super().__init__()
-        self.class_names = list(class_names)
-
-    @property
-    def null_class(self) -> int:
-        return len(self.class_names)
-
-    def forward(self, text: str) -> dict[str, torch.Tensor]:
-        text = text.strip()
-        if text == "":
-            index = self.null_class
-        elif text in self.class_names:
-            index = self.class_names.index(text)
-        else:
-            raise ValueError(
-                f"prompt {text!r} is not one of this miniature model's classes: "
-                f"{', '.join(self.class_names)}."
-            )
-        return {"class_labels": torch.tensor([index])}
 
 
 @dataclass
@@ -265,26 +242,30 @@ def load_stable_diffusion_expert(
 
 
 def load_image_expert(
-    model_id: str | os.PathLike = IMAGE_MODEL,
+    model_id: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
     offload: bool = False,
 ) -> Expert:
-    """The image expert: Stable Diffusion 1.5 (or any SD 1.x id or folder)."""
+    """The image expert: Stable Diffusion 1.5 (or any SD 1.x id or folder; ``None``:
+    ``ITSLIB_IMAGE_MODEL`` if set, else the hub's SD 1.5)."""
+    model_id = model_id or real_model_id("image")
     return load_stable_diffusion_expert(model_id, "image", device, dtype, offload)
 
 
 def load_audio_expert(
-    model_id: str | os.PathLike = AUDIO_MODEL,
+    model_id: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
     vocoder: bool = True,
     offload: bool = False,
 ) -> Expert:
     """The audio expert: Auffusion, with its HiFi-GAN from the repository's ``vocoder/``
-    (in ``expert.extras["vocoder"]``, fp32 unless on CUDA)."""
+    (in ``expert.extras["vocoder"]``, fp32 unless on CUDA). ``None``: ``ITSLIB_AUDIO_MODEL``
+    if set, else the hub's Auffusion."""
     from itslib.hifigan import HiFiGAN
 
+    model_id = model_id or real_model_id("audio")
     expert = load_stable_diffusion_expert(model_id, "audio", device, dtype, offload)
     if vocoder:
         expert.extras["vocoder"] = HiFiGAN.from_pretrained(
@@ -294,13 +275,14 @@ def load_audio_expert(
 
 
 def load_if_expert(
-    model_id: str | os.PathLike = "DeepFloyd/IF-I-M-v1.0",
+    model_id: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
 ) -> Expert:
     """DeepFloyd IF stage I as a pixel-space image expert (``vae=None``): its "latents"
     are 3 x 64 x 64 pictures in [-1, 1]. For the SDS baseline's image loss, as the paper
-    uses it. IF is gated: accept its licence on the hub and log in first."""
+    uses it. IF is gated: accept its licence on the hub and log in first. ``None``:
+    ``ITSLIB_IF_STAGE1`` if set, else the hub's IF-I-M."""
     from diffusers import DDPMScheduler, UNet2DConditionModel
     from transformers import AutoTokenizer, T5EncoderModel
 
@@ -308,21 +290,28 @@ def load_if_expert(
 
     device = device or default_device()
     dtype = dtype or default_dtype(device)
-    model_id = str(model_id)
+    model_id = str(model_id or real_model_id("if_stage1"))
     try:
         if is_local(model_id) and not os.path.isdir(os.path.expanduser(model_id)):
             raise OSError("no such folder")
         scheduler_config = dict(DDPMScheduler.load_config(model_id, subfolder="scheduler"))
         tokenizer = AutoTokenizer.from_pretrained(model_id, subfolder="tokenizer")
-        text_encoder = T5EncoderModel.from_pretrained(
-            model_id, subfolder="text_encoder", torch_dtype=dtype
+        fp16 = dtype == torch.float16  # the fp16 files: T5-XXL is ~9.5 GB instead of ~19 GB
+        text_encoder = from_pretrained_prefer_fp16(
+            T5EncoderModel, model_id, dict(subfolder="text_encoder", torch_dtype=dtype), fp16
         )
-        unet = UNet2DConditionModel.from_pretrained(model_id, subfolder="unet", torch_dtype=dtype)
+        unet = from_pretrained_prefer_fp16(
+            UNet2DConditionModel, model_id, dict(subfolder="unet", torch_dtype=dtype), fp16
+        )
     except (OSError, ValueError, ImportError) as err:
         reason = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
         raise ModelUnavailableError(gated_message(model_id, reason)) from err
-    for module in (text_encoder, unet):
-        module.eval().requires_grad_(False).to(device)
+    # On a GPU the T5 encoder waits in CPU memory and visits the GPU only to encode the
+    # prompts (once per SDS run), so a 15 GB card holds the UNets.
+    offload_to = "cpu" if torch.device(device).type != "cpu" else None
+    text_encoder.eval().requires_grad_(False).to(offload_to or device)
+    unet.eval().requires_grad_(False).to(device)
     return Expert(name="image", unet=unet, vae=None,
                   prompt_encoder=T5PromptEncoder(tokenizer, text_encoder),
-                  scheduler_config=scheduler_config, model_id=model_id)  # fmt: skip
+                  scheduler_config=scheduler_config, model_id=model_id,
+                  offload_to=offload_to)  # fmt: skip

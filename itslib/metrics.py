@@ -16,17 +16,19 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
 
-from itslib._hub import ModelUnavailableError, is_local, unavailable_message
+from itslib._hub import REAL_MODELS, ModelUnavailableError, is_local, unavailable_message
+from itslib._hub import model_id as real_model_id
 from itslib.audio import peak_normalize
 
-CLIP_ID = "openai/clip-vit-base-patch16"
-CLAP_ID = "laion/clap-htsat-unfused"
+CLIP_ID = REAL_MODELS["clip"].hub_id
+CLAP_ID = REAL_MODELS["clap"].hub_id
 CLAP_RATE = 48000
 ACCEPT = 50.0  # a miniature judge accepts a sample when p >= 0.5, i.e. score >= 50
 _J = TypeVar("_J", bound="_HubJudge")
@@ -101,7 +103,7 @@ def clamped_score(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class _HubJudge:
     """A transformers model + processor pair that embeds prompts; CLIP and CLAP judges."""
 
-    default_id, default_batch, model_class, processor_class = "", 16, "", ""
+    role, default_batch, model_class, processor_class = "", 16, "", ""
 
     def __init__(
         self,
@@ -121,11 +123,12 @@ class _HubJudge:
         device: str | torch.device | None = None,
         batch_size: int | None = None,
     ) -> _J:
-        """Load the model and processor from the hub id (default ``default_id``) or a local
-        folder; :class:`ModelUnavailableError` naming the model and the fix when offline."""
+        """Load the model and processor from a hub id or a local folder (``None``: this
+        judge's ``ITSLIB_*_MODEL`` variable if set, else its hub id);
+        :class:`ModelUnavailableError` naming the model and the fix when offline."""
         import transformers
 
-        name = str(id_or_folder or cls.default_id)
+        name = str(id_or_folder or real_model_id(cls.role))
         local = is_local(name)
         path = str(Path(name).expanduser()) if local else name
         if local and not Path(path).is_dir():
@@ -175,7 +178,7 @@ class CLIPJudge(_HubJudge):
     GPU when there is one; ``batch_size`` windows go through CLIP at a time.
     """
 
-    default_id, default_batch = CLIP_ID, 64
+    role, default_batch = "clip", 64
     model_class, processor_class = "CLIPModel", "CLIPProcessor"
 
     @staticmethod
@@ -244,7 +247,7 @@ class CLAPJudge(_HubJudge):
     ``CLAPJudge.from_pretrained(id_or_folder=CLAP_ID, device=None, batch_size=16)``.
     """
 
-    default_id, default_batch = CLAP_ID, 16
+    role, default_batch = "clap", 16
     model_class, processor_class = "ClapModel", "ClapProcessor"
 
     def prepare(self, waveform: Any, sample_rate: int) -> np.ndarray:
@@ -383,6 +386,27 @@ def score_results(
         {"picture_score": float(p), "sound_score": float(s)}
         for p, s in zip(picture_scores, sound_scores, strict=True)
     ]
+
+
+@dataclass(frozen=True)
+class Judges:
+    """A world's two judges and how to read them: CLIP + CLAP (no acceptance threshold,
+    scores in [0, 100]) or the miniature judges (p x 100, accepted at 50)."""
+
+    picture: PictureJudge
+    sound: SoundJudge
+    threshold: float | None = None  # a score at or above it is accepted; None: no threshold
+    scale: float = 1.0  # tables show score / scale (the miniature judges: p x 100 -> p)
+    unit: str = "score"
+
+    def score(self, results: Sequence[Any]) -> list[dict[str, float]]:
+        """:func:`score_results` plus ``both_accept`` (1.0 / 0.0; NaN without a threshold)."""
+        rows = score_results(results, self.picture, self.sound)
+        for row in rows:
+            both = (row["picture_score"] >= self.threshold and row["sound_score"] >= self.threshold
+                    if self.threshold is not None else math.nan)  # fmt: skip
+            row["both_accept"] = float(both)
+        return rows
 
 
 def mean_ci(values: Any) -> tuple[float, float]:

@@ -22,8 +22,8 @@ import csv
 import itertools
 import json
 import math
+import os
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -32,9 +32,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import torch
 
 from itslib._io import atomic_path, ensure_writable_folder
-from itslib.metrics import accepted, mean_ci, score_results
+from itslib.metrics import Judges, mean_ci
 
 METHODS = ("joint", "image-only", "audio-only", "imprint", "sds")
 # A method other than "joint" takes only these settings; the joint sampler takes all.
@@ -68,13 +69,15 @@ def pairs_from_lists(image_prompts: Sequence[str], audio_prompts: Sequence[str],
     raise ValueError(f"pairing={pairing!r} must be 'grid' or 'zip'.")
 
 
-def load_prompt_pairs(name: str, world: str | None = None) -> list[tuple[str, str]]:
+def load_prompt_pairs(
+    name: str, examples: Sequence[tuple[str, str]] = ()
+) -> list[tuple[str, str]]:
     """Prompt pairs from a shipped set, the miniature world's classes, or a JSON file.
 
     ``name``: ``paper-quantitative`` (Table 5 of the paper: 10 image x 10 audio
     prompts), ``paper-human-study`` (Table 6: 7 pairs), ``mini-classes`` (every
     picture class x every sound class of the miniature world), ``examples`` (this
-    world's example pairs, ``world`` ``real`` or ``mini``), or a path to a JSON file
+    world's example pairs, passed as ``examples``), or a path to a JSON file
     ``{"image_prompts": [...], "audio_prompts": [...], "pairing": "grid" | "zip"}``
     or ``{"pairs": [[image, audio], ...]}``.
     """
@@ -83,9 +86,9 @@ def load_prompt_pairs(name: str, world: str | None = None) -> list[tuple[str, st
 
         return pairs_from_lists(PICTURE_CLASSES, SOUND_CLASSES)
     if name == "examples":
-        from itslib.worlds import EXAMPLES
-
-        return list(EXAMPLES[world or "mini"])
+        if not examples:
+            raise ValueError("prompts='examples' needs the world's examples (World.examples).")
+        return list(examples)
     if name in PROMPT_SETS:
         text = resources.files("itslib.prompts").joinpath(PROMPT_SETS[name]).read_text()
     else:
@@ -245,38 +248,15 @@ def run_job(pipe, job: Job, defaults: dict[str, Any]):
 # --- judges -------------------------------------------------------------------------------
 
 
-def load_judges(world: str, judges: str = "auto", device: str | None = None):
-    """(picture judge, sound judge, threshold): the miniature judges (threshold 50, i.e.
-    p >= 0.5 accepts) in the miniature world, CLIP and CLAP (no threshold) in the real one;
-    ``judges="none"`` scores nothing."""
-    from itslib.metrics import ACCEPT, CLAPJudge, CLIPJudge, MiniJudge
-
-    if judges == "auto":
-        judges = "mini" if world == "mini" else "clip-clap"
-    if judges == "none":
-        return None, None, None
-    if judges == "mini":
-        judge = MiniJudge.shipped()
-        return judge, judge, ACCEPT
-    if judges == "clip-clap":
-        clip = CLIPJudge.from_pretrained(device=device)
-        return clip, CLAPJudge.from_pretrained(device=device), None
-    raise ValueError(f"judges={judges!r} must be auto, mini, clip-clap or none.")
-
-
-def score(result, picture_judge, sound_judge, threshold: float | None) -> dict[str, float]:
-    """Picture and sound scores of one result, and whether both judges accept it."""
-    if picture_judge is None:
+def score(result, judges: Judges | None) -> dict[str, float]:
+    """Picture and sound scores of one result, and whether both judges accept it (all NaN
+    without judges)."""
+    if judges is None:
         return {"picture_score": math.nan, "sound_score": math.nan, "both_accept": math.nan}
-    (scores,) = score_results([result], picture_judge, sound_judge)
-    p, s = scores["picture_score"], scores["sound_score"]
-    both = math.nan if threshold is None else float(accepted([p], threshold)[0] and
-                                                      accepted([s], threshold)[0])  # fmt: skip
-    return {"picture_score": p, "sound_score": s, "both_accept": both}
+    return judges.score([result])[0]
 
 
-def score_folder(folder: str | Path, picture_judge, sound_judge,
-                 threshold: float | None = None) -> list[dict]:  # fmt: skip
+def score_folder(folder: str | Path, judges: Judges) -> list[dict]:
     """Score every ``sample_*`` folder in ``folder`` (as ``generate`` or a sweep writes
     them): the picture judge reads ``spectrogram.png`` with the image prompt of
     ``params.json``, the sound judge hears ``audio.wav`` with its audio prompt."""
@@ -304,7 +284,7 @@ def score_folder(folder: str | Path, picture_judge, sound_judge,
         )  # what score() reads
         rows.append({"folder": sample.name, "image_prompt": params.get("image_prompt"),
                      "audio_prompt": params.get("audio_prompt"),
-                     **score(loaded, picture_judge, sound_judge, threshold)})  # fmt: skip
+                     **score(loaded, judges)})  # fmt: skip
     return rows
 
 
@@ -325,7 +305,7 @@ def sample_path(out: Path, job: Job) -> Path:
 
 
 def run_sweep(pipe, jobs: Sequence[Job], out: str | Path, defaults: dict[str, Any] | None = None,
-              judges: tuple = (None, None, None), save_samples: bool = True,
+              judges: Judges | None = None, save_samples: bool = True,
               process_index: int = 0, num_processes: int = 1,
               progress: bool = True) -> list[dict]:  # fmt: skip
     """Run this process's share of ``jobs`` (skipping finished ones); returns its new rows.
@@ -346,7 +326,7 @@ def run_sweep(pipe, jobs: Sequence[Job], out: str | Path, defaults: dict[str, An
         row = {"variant": job.variant.name, "method": job.variant.method,
                "settings": json.dumps(job.variant.settings, sort_keys=True), "pair": job.pair,
                "image_prompt": job.image_prompt, "audio_prompt": job.audio_prompt,
-               "seed": job.seed, **score(result, *judges),
+               "seed": job.seed, **score(result, judges),
                "unet_evaluations": int(result.params.get("unet_evaluations", 0)),
                "seconds": float(result.params["seconds"]), "folder": ""}  # fmt: skip
         if save_samples:
@@ -435,47 +415,9 @@ def write_table(out: str | Path, jobs: Sequence[Job],
 def distributed_state():
     """(process index, number of processes, barrier): from accelerate when launched by
     ``accelerate launch`` / ``torchrun``, else a single process."""
-    import os
-
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return 0, 1, lambda: None
     from accelerate import PartialState
 
-    state = PartialState(cpu=not _has_cuda())
+    state = PartialState(cpu=not torch.cuda.is_available())
     return state.process_index, state.num_processes, state.wait_for_everyone
-
-
-def _has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def sweep_main(args) -> int:
-    """The ``python -m itslib sweep`` command (arguments from :mod:`itslib.cli`)."""
-    import torch
-
-    from itslib.cli import load_pipeline
-
-    index, count, barrier = distributed_state()
-    if count > 1 and _has_cuda():
-        args.device = args.device or f"cuda:{torch.cuda.current_device()}"
-    out = ensure_writable_folder(args.out or "out/sweep", name="--out")
-    seeds = list(range(args.seed, args.seed + args.seeds))
-    pipe = load_pipeline(args)
-    pairs = load_prompt_pairs(args.prompts, pipe.world)[: args.pairs]
-    jobs = make_jobs(make_variants(args.methods, parse_settings(args.set or [])), pairs, seeds)
-    judges = load_judges(pipe.world, args.judges, args.device)
-    defaults = {k: v for k, v in {"vocoder": args.vocoder, "height": args.height,
-                                  "width": args.width}.items() if v is not None}  # fmt: skip
-    tic = time.perf_counter()
-    made = run_sweep(pipe, jobs, out, defaults, judges, not args.no_samples, index, count)
-    print(f"[process {index + 1}/{count}] {len(made)} new samples in "
-          f"{time.perf_counter() - tic:.0f} s")  # fmt: skip
-    barrier()
-    if index == 0:
-        scale = 100.0 if judges[2] is not None else 1.0  # miniature judges: p x 100 -> p
-        rows, summary = write_table(out, jobs, scale)
-        print(markdown(summary, scale))
-        print(f"{len(rows)} of {len(jobs)} samples in {out / 'results.csv'}")
-    return 0

@@ -105,7 +105,7 @@ def toy_expert(name: str, prompts: dict[str, GaussianMixture],
     """
     from diffusers import DDIMScheduler
 
-    from itslib.experts import ClassPromptEncoder
+    from itslib.mini.experts import ClassPromptEncoder
 
     alphas = DDIMScheduler.from_config(SD_SCHEDULE).alphas_cumprod
     mixtures = [*prompts.values(), unconditional]  # the null class is the last one

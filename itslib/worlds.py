@@ -1,61 +1,196 @@
 """Two worlds, one code path: the real models on a GPU, the miniature ones anywhere.
 
-- ``real``: Stable Diffusion 1.5 + Auffusion from the Hugging Face hub (fp16 on CUDA).
-- ``mini``: the miniature image and audio experts the project trains and ships
+A :class:`World` carries everything a chapter, a sweep or the CLI needs to know about
+where it runs: its pipeline, its two judges and how to read their scores, example
+prompt pairs, its canvas, and the settings that differ between worlds. Chapters ask
+their world; they never branch on its name.
+
+- ``real``: Stable Diffusion 1.5 + Auffusion (fp16 on CUDA), CLIP and CLAP as judges,
+  DeepFloyd IF for colour. Every model id can be pointed elsewhere by an environment
+  variable (:data:`itslib._hub.REAL_MODELS`), e.g. at the tiny random-weight copies that
+  ``python -m itslib rehearse DIR`` writes, which is how CI runs the Colab path.
+- ``mini``: the miniature experts and judges the project trains and ships
   (:mod:`itslib.mini`), on any CPU in seconds.
 
-Both are an :class:`~itslib.pipeline.ImagesThatSound`; the sampler cannot tell them
-apart. :func:`load_pipeline` picks one: the real models when a CUDA GPU is present,
-the miniature ones otherwise, unless told (``models=`` or ``ITSLIB_WORLD``).
+:func:`load_world` picks one: the ``ITSLIB_WORLD`` environment variable if set, else
+the real models when a CUDA GPU is present, the miniature ones otherwise.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 
-from itslib.experts import AUDIO_MODEL, IMAGE_MODEL, ClassPromptEncoder, Expert
+from itslib._hub import ModelUnavailableError
+from itslib._hub import model_id as real_model_id
+from itslib.baselines import SDSSettings
+from itslib.experts import load_audio_expert, load_image_expert
+from itslib.hifigan import HiFiGAN
+from itslib.metrics import ACCEPT, CLAPJudge, CLIPJudge, Judges, MiniJudge
+from itslib.mini.experts import mini_pipeline
+from itslib.mini.world import HEIGHT, PICTURE_CLASSES, SOUND_CLASSES, WIDTH
 from itslib.pipeline import ImagesThatSound
 
-WORLDS = ("auto", "real", "mini")
+CHOICES = ("auto", "real", "mini")
 
-# Prompt pairs (image prompt, audio prompt) to start from, per world. The real ones
-# follow the paper's examples and its advice: "a painting of X, grayscale", and
-# style words such as "lithograph style" or "black background" make room for silence.
-EXAMPLES = {
-    "real": [
-        ("a painting of castle towers, grayscale", "bell ringing"),
-        ("a painting of cute kittens, grayscale", "a kitten meowing for attention"),
-        ("a painting of a tiger, grayscale", "tiger growling"),
-        ("a lithograph of a garden with flowers, grayscale", "birds singing sweetly"),
-        ("a painting of a train, black background, grayscale", "a train whistling"),
-        ("a painting of racing cars, grayscale", "a race car passing by and disappearing"),
-    ],
-    # Pairs whose intersection the miniature experts find for most seeds (Table 1 in
-    # miniature, itslib/mini/results/full): large shapes with a continuous or rhythmic
-    # sound. "bell ringing" and "triangles" rarely meet anything.
-    "mini": [
-        ("city skyline", "drum beats"),
-        ("mountains", "siren"),
-        ("waves", "engine humming"),
-        ("stars", "rain"),
-        ("circles", "drum beats"),
-        ("trees", "rain"),
-    ],
+
+@dataclass
+class World:
+    """What differs between worlds; the code that uses it does not.
+
+    Attributes:
+        name: ``"real"`` or ``"mini"``, for pages that say which world drew them.
+        about: one line for such pages.
+        canvas: (height, width) in pixels = (mel bins, frames).
+        examples: (image prompt, audio prompt) pairs to start from.
+        image_prompts, audio_prompts: prompts the judges can be asked about (the mini
+            world's class names; the real world's example prompts).
+        closed_prompts: True when prompts must be one of those (class names).
+        table_guidance: the guidance scale its tables use.
+        rerank_seeds: how many seeds the book draws per pair before re-ranking.
+        book_sds: SDS settings short enough for a chapter (the paper runs 40,000 steps).
+        pipeline: the joint pipeline, set by :func:`load_world`.
+    """
+
+    name: str
+    about: str
+    canvas: tuple[int, int]
+    examples: list[tuple[str, str]]
+    image_prompts: list[str]
+    audio_prompts: list[str]
+    closed_prompts: bool
+    table_guidance: float
+    rerank_seeds: int
+    book_sds: SDSSettings
+    pipeline: ImagesThatSound | None = field(default=None, repr=False)
+
+    def load_pipeline(self, **options: Any) -> ImagesThatSound:
+        raise NotImplementedError
+
+    def load_judges(self, device: str | torch.device | None = None) -> Judges:
+        raise NotImplementedError
+
+    def load_vocoder(self) -> HiFiGAN | None:
+        """The neural vocoder, or ``None`` where the world plays spectrograms by Griffin-Lim."""
+        return None
+
+    def colorizer_unavailable(self) -> str | None:
+        """Why colourisation cannot run here (``None``: it can)."""
+        return None
+
+    def sds_settings(self, **overrides: Any) -> SDSSettings:
+        """A fresh copy of :attr:`book_sds` with ``overrides``."""
+        return replace(self.book_sds, **overrides)
+
+    def drawn_by(self) -> str:
+        """The line a page prints to say which world drew it."""
+        return f"This page was drawn by the {self.name} world: {self.about}."
+
+
+class RealWorld(World):
+    """Stable Diffusion 1.5 + Auffusion, judged by CLIP and CLAP."""
+
+    def load_pipeline(self, image_model=None, audio_model=None, device=None, dtype=None,
+                      offload: bool = False, **_: Any) -> ImagesThatSound:  # fmt: skip
+        """Both experts (``None``: ``ITSLIB_IMAGE_MODEL`` / ``ITSLIB_AUDIO_MODEL`` or the hub)."""
+        return ImagesThatSound(
+            load_image_expert(image_model, device, dtype, offload=offload),
+            load_audio_expert(audio_model, device, dtype, offload=offload),
+            world="real",
+        )
+
+    def load_judges(self, device: str | torch.device | None = None) -> Judges:
+        device = device or (self.pipeline.audio_expert.device if self.pipeline else None)
+        return Judges(CLIPJudge.from_pretrained(device=device),
+                      CLAPJudge.from_pretrained(device=device), unit="CLIP / CLAP score")
+
+    def load_vocoder(self) -> HiFiGAN:
+        return HiFiGAN.from_pretrained(real_model_id("audio"), subfolder="vocoder")
+
+
+class MiniWorld(World):
+    """The miniature experts and judges shipped in :mod:`itslib.mini`."""
+
+    def load_pipeline(self, device=None, mini_folder=None, **_: Any) -> ImagesThatSound:
+        return mini_pipeline(mini_folder, device=device or "cpu")
+
+    def load_judges(self, device: str | torch.device | None = None) -> Judges:
+        return Judges(*[MiniJudge.shipped()] * 2, threshold=ACCEPT, scale=100.0,
+                      unit="judge probability x 100")  # fmt: skip
+
+    def colorizer_unavailable(self) -> str | None:
+        return ("colourisation needs DeepFloyd IF, a pixel model of real photographs; the "
+                "miniature world has none. Open this chapter in Colab with a GPU runtime.")
+
+
+# Prompt pairs (image prompt, audio prompt) to start from. The real ones follow the
+# paper's examples and its advice: "a painting of X, grayscale", and style words such
+# as "lithograph style" or "black background" make room for silence.
+REAL_EXAMPLES = [
+    ("a painting of castle towers, grayscale", "bell ringing"),
+    ("a painting of cute kittens, grayscale", "a kitten meowing for attention"),
+    ("a painting of a tiger, grayscale", "tiger growling"),
+    ("a lithograph of a garden with flowers, grayscale", "birds singing sweetly"),
+    ("a painting of a train, black background, grayscale", "a train whistling"),
+    ("a painting of racing cars, grayscale", "a race car passing by and disappearing"),
+]
+# Pairs whose intersection the miniature experts find for most seeds (Table 1 in
+# miniature, itslib/mini/results/full): large shapes with a continuous or rhythmic
+# sound. "bell ringing" and "triangles" rarely meet anything.
+MINI_EXAMPLES = [
+    ("city skyline", "drum beats"),
+    ("mountains", "siren"),
+    ("waves", "engine humming"),
+    ("stars", "rain"),
+    ("circles", "drum beats"),
+    ("trees", "rain"),
+]
+
+WORLDS: dict[str, World] = {
+    "real": RealWorld(
+        name="real",
+        about="Stable Diffusion 1.5 + Auffusion, judged by CLIP and CLAP",
+        canvas=(256, 1024),
+        examples=REAL_EXAMPLES,
+        image_prompts=[image for image, _ in REAL_EXAMPLES],
+        audio_prompts=[sound for _, sound in REAL_EXAMPLES],
+        closed_prompts=False,
+        table_guidance=10.0,
+        rerank_seeds=4,
+        # a few thousand steps through SD's VAE, with a larger learning rate
+        book_sds=SDSSettings(steps=2000, audio_only_steps=250, lr=1e-3, image_guidance=40.0,
+                             snapshot_every=200),  # fmt: skip
+    ),
+    "mini": MiniWorld(
+        name="mini",
+        about="the miniature models this project trains and ships, on the CPU",
+        canvas=(HEIGHT, WIDTH),
+        examples=MINI_EXAMPLES,
+        image_prompts=list(PICTURE_CLASSES),
+        audio_prompts=list(SOUND_CLASSES),
+        closed_prompts=True,
+        table_guidance=7.5,
+        rerank_seeds=6,
+        book_sds=SDSSettings(steps=300, audio_only_steps=40, lr=1e-2, image_guidance=7.5,
+                             audio_guidance=7.5, snapshot_every=30),  # fmt: skip
+    ),
 }
+EXAMPLES = {name: world.examples for name, world in WORLDS.items()}
 
 
 def pick_world(models: str = "auto", quiet: bool = False) -> str:
     """Resolve ``auto``: the ``ITSLIB_WORLD`` environment variable if set, else ``real``
     with a CUDA GPU and ``mini`` without (saying so in one printed line)."""
-    if models not in WORLDS:
-        raise ValueError(f"models={models!r} must be one of {', '.join(WORLDS)}.")
+    if models not in CHOICES:
+        raise ValueError(f"models={models!r} must be one of {', '.join(CHOICES)}.")
     if models != "auto":
         return models
     chosen = os.environ.get("ITSLIB_WORLD", "").strip().lower()
     if chosen:
-        if chosen not in ("real", "mini"):
+        if chosen not in WORLDS:
             raise ValueError(f"ITSLIB_WORLD={chosen!r} must be 'real' or 'mini'.")
         return chosen
     if torch.cuda.is_available():
@@ -66,67 +201,28 @@ def pick_world(models: str = "auto", quiet: bool = False) -> str:
     return "mini"
 
 
-def mini_pipeline(
-    folder: str | os.PathLike | None = None, device: str = "cpu", threads: int | None = 1
-) -> ImagesThatSound:
-    """The miniature world as a joint pipeline: class-name prompts, a 64 x 256 canvas,
-    one shared autoencoder, Griffin-Lim as the vocoder.
+def load_world(models: str = "auto", quiet: bool = False, **options: Any) -> World:
+    """The chosen world (see :func:`pick_world`) with its pipeline loaded.
 
-    ``threads``: sets ``torch.set_num_threads`` (process-wide). The miniature UNets are
-    too small to gain from more CPU threads, and with other work running a second
-    thread made each UNet call up to 10x slower here; ``None`` leaves it alone.
+    ``options`` go to its ``load_pipeline``: ``image_model``, ``audio_model``, ``device``,
+    ``dtype``, ``offload`` (real), ``mini_folder`` (mini; default ``ITSLIB_MINI_WEIGHTS``).
+    With ``models="auto"`` and real models that cannot be had (offline, not logged in),
+    it says so and falls back to the miniature world.
     """
-    from itslib import mini
-
-    if threads is not None and torch.device(device).type == "cpu":
-        torch.set_num_threads(threads)
-
-    folder = folder or os.environ.get("ITSLIB_MINI_WEIGHTS") or None
-    parts = mini.load_components(folder, device=device)
-    source = str(folder) if folder is not None else "itslib/mini/weights"
-
-    def expert(name: str, unet, classes) -> Expert:
-        return Expert(name=name, unet=unet, vae=parts.vae,
-                      prompt_encoder=ClassPromptEncoder(classes),
-                      scheduler_config=dict(parts.scheduler_config), model_id=f"{source}:{name}",
-                      mel=mini.MINI_MEL)  # fmt: skip
-
-    return ImagesThatSound(
-        expert("image", parts.image_unet, parts.picture_classes),
-        expert("audio", parts.audio_unet, parts.sound_classes),
-        world="mini",
-        canvas=(mini.HEIGHT, mini.WIDTH),
-        crop_right=False,
-        info={"world": "mini"},
-    )
-
-
-def load_pipeline(
-    models: str = "auto",
-    image_model: str = IMAGE_MODEL,
-    audio_model: str = AUDIO_MODEL,
-    device: str | None = None,
-    dtype: torch.dtype | None = None,
-    offload: bool = False,
-    mini_folder: str | os.PathLike | None = None,
-    quiet: bool = False,
-) -> ImagesThatSound:
-    """The pipeline of the chosen world (see :func:`pick_world`).
-
-    With ``models="auto"`` and a GPU whose hub access fails (offline, not logged in),
-    it says so and falls back to the miniature world. ``ITSLIB_MINI_WEIGHTS`` points
-    at another folder of miniature weights (e.g. ones you trained).
-    """
-    from itslib._hub import ModelUnavailableError
-
-    world = pick_world(models, quiet)
-    if world == "mini":
-        return mini_pipeline(mini_folder, device=device or "cpu")
+    name = pick_world(models, quiet)
+    world = replace(WORLDS[name])
     try:
-        return ImagesThatSound.from_pretrained(image_model, audio_model, device, dtype, offload)
+        world.pipeline = world.load_pipeline(**options)
     except ModelUnavailableError as err:
-        if models != "auto":
+        if models != "auto" or name == "mini":
             raise
         print(f"The real models are not available ({str(err).splitlines()[0]}); "
               "using the miniature models instead.")  # fmt: skip
-        return mini_pipeline(mini_folder, device="cpu")
+        world = replace(WORLDS["mini"])
+        world.pipeline = world.load_pipeline(mini_folder=options.get("mini_folder"))
+    return world
+
+
+def load_pipeline(models: str = "auto", **options: Any) -> ImagesThatSound:
+    """The pipeline of :func:`load_world` (kept for scripts written before worlds)."""
+    return load_world(models, **options).pipeline

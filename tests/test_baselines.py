@@ -134,9 +134,9 @@ def test_image_sds_in_pixel_space_with_deepfloyd_if(pipeline, tmp_path):
     random crops of the canvas in pixel space; only the canvas learns."""
     from itslib.baselines import SDSLoss, encode_differentiably
     from itslib.experts import load_if_expert
-    from tests.tiny_if import write_tiny_if_stage_1
+    from itslib.rehearsal import write_if_stage_1
 
-    expert = load_if_expert(write_tiny_if_stage_1(tmp_path / "IF-I-M"), device="cpu")
+    expert = load_if_expert(write_if_stage_1(tmp_path / "IF-I-M"), device="cpu")
     assert expert.vae is None and expert.unet.config.out_channels == 6
     canvas = torch.rand(1, 1, H, W, requires_grad=True)
     pixels = encode_differentiably(expert, canvas)

@@ -17,7 +17,7 @@ from itslib.colorize import (
     load_colorizer,
     read_spectrogram,
 )
-from tests.tiny_if import write_tiny_if_stage_1, write_tiny_if_stage_2
+from itslib.rehearsal import write_if_stage_1, write_if_stage_2
 
 FAST = dict(steps=4, start_step=1, stage2_steps=3)  # the loop, not the paper's settings
 
@@ -35,7 +35,7 @@ def one_thread():
 def tiny_if(tmp_path_factory):
     """(stage I folder, stage II folder) of tiny random IF repositories."""
     root = tmp_path_factory.mktemp("if-hub")
-    return write_tiny_if_stage_1(root / "IF-I-M"), write_tiny_if_stage_2(root / "IF-II-M")
+    return write_if_stage_1(root / "IF-I-M"), write_if_stage_2(root / "IF-II-M")
 
 
 @pytest.fixture(scope="module")

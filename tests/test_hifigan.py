@@ -5,7 +5,7 @@ import torch
 
 from itslib._hub import ModelUnavailableError
 from itslib.audio import HiFiGAN, HiFiGANConfig
-from tests.tiny_models import write_vocoder
+from itslib.rehearsal import write_vocoder
 
 # Type "1" with an odd kernel-minus-rate stage (kernel 5, rate 2); type "2" with even stages.
 TINY_CONFIGS = {

@@ -6,9 +6,7 @@ The tiny models are written to temporary folders in the hub's layout and loaded 
 
 from __future__ import annotations
 
-import json
 import math
-import string
 from pathlib import Path
 
 import numpy as np
@@ -28,104 +26,20 @@ from itslib.metrics import (
     resample_to_48k,
     score_results,
 )
+from itslib.rehearsal import write_clap, write_clip
 from itslib.results import Result
 
 HEIGHT, WIDTH, NUM_SAMPLES = 64, 256, 40960  # the miniature canvas
 
 
-def _bpe_files(folder: Path, specials: list[str], suffixes: tuple[str, ...]) -> int:
-    """A byte-level BPE vocabulary of single symbols (vocab.json + merges.txt)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab = {token: i for i, token in enumerate(specials)}
-    for symbol in string.ascii_lowercase + string.digits + ",.'-":
-        for suffix in suffixes:
-            vocab.setdefault(symbol + suffix, len(vocab))
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    return len(vocab)
-
-
 @pytest.fixture(scope="module")
 def clip_folder(tmp_path_factory) -> Path:
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
-
-    folder = tmp_path_factory.mktemp("tiny-clip")
-    size = _bpe_files(folder, ["<|startoftext|>", "<|endoftext|>"], ("", "</w>"))
-    tokenizer = CLIPTokenizer(
-        str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77
-    )
-    text = dict(
-        vocab_size=size,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        max_position_embeddings=77,
-        bos_token_id=0,
-        eos_token_id=1,
-        pad_token_id=1,
-    )
-    vision = dict(
-        image_size=32,
-        patch_size=8,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-    )
-    torch.manual_seed(0)
-    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=8)).save_pretrained(
-        folder
-    )
-    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    CLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
-    return folder
+    return write_clip(tmp_path_factory.mktemp("tiny-clip"))
 
 
 @pytest.fixture(scope="module")
 def clap_folder(tmp_path_factory) -> Path:
-    from transformers import (
-        ClapConfig,
-        ClapFeatureExtractor,
-        ClapModel,
-        ClapProcessor,
-        RobertaTokenizer,
-    )
-
-    folder = tmp_path_factory.mktemp("tiny-clap")
-    size = _bpe_files(folder, ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "\u0120"], ("", "\u0120"))
-    tokenizer = RobertaTokenizer(
-        str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77
-    )
-    audio = dict(
-        hidden_size=16,
-        patch_embeds_hidden_size=8,
-        depths=[1, 1],
-        num_attention_heads=[2, 2],
-        num_hidden_layers=2,
-        spec_size=256,
-        window_size=8,
-        projection_dim=8,
-    )
-    text = dict(
-        vocab_size=size,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        max_position_embeddings=80,
-        projection_dim=8,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-    )
-    torch.manual_seed(0)
-    config = ClapConfig(text_config=text, audio_config=audio, projection_dim=8)
-    ClapModel(config).save_pretrained(folder)
-    # the hub's laion/clap-htsat-unfused feature extractor: defaults with rand_trunc, 50 Hz
-    extractor = ClapFeatureExtractor(truncation="rand_trunc", frequency_min=50)
-    ClapProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(folder)
-    return folder
+    return write_clap(tmp_path_factory.mktemp("tiny-clap"))
 
 
 @pytest.fixture(scope="module")

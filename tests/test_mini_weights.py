@@ -29,7 +29,7 @@ def test_shipped_weights_are_small_and_documented(parts):
 
 def test_shipped_experts_sample_deterministically():
     """Through the project's own sampler (the same code as the real models)."""
-    from itslib.worlds import mini_pipeline
+    from itslib.mini.experts import mini_pipeline
 
     pipe = mini_pipeline()
     settings = dict(steps=10, image_guidance=5.0, audio_guidance=5.0, vocoder="griffin-lim",

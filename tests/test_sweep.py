@@ -74,13 +74,12 @@ def _table(path):
 
 @needs_weights
 def test_sweep_resumes_and_scores_folders(tmp_path):
-    from itslib.metrics import ACCEPT, MiniJudge
-    from itslib.worlds import mini_pipeline
+    from itslib.worlds import load_world
 
-    pipe, judge = mini_pipeline(), MiniJudge.shipped()
+    world = load_world("mini")
+    pipe, judges = world.pipeline, world.load_judges()
     variants = sweep.make_variants(["joint", "imprint"], [{"steps": 2}])
     jobs = sweep.make_jobs(variants, [("waves", "chord"), ("stars", "siren")], [0])
-    judges = (judge, judge, ACCEPT)
     made = sweep.run_sweep(pipe, jobs, tmp_path, {"vocoder": "griffin-lim"}, judges, progress=False)
     assert len(made) == 4
     rows, summary = sweep.write_table(tmp_path, jobs, scale=100)
@@ -98,7 +97,7 @@ def test_sweep_resumes_and_scores_folders(tmp_path):
     # the saved sample folders score like the results did
     folder = tmp_path / "samples" / variants[0].folder
     assert variants[0].folder.startswith("joint-steps-2-")
-    scored = sweep.score_folder(folder, judge, judge, ACCEPT)
+    scored = sweep.score_folder(folder, judges)
     assert [s["folder"] for s in scored] == ["sample_p000_s0", "sample_p001_s0"]
     expected = [rows[0]["picture_score"], rows[2]["picture_score"]]
     assert np.allclose([s["picture_score"] for s in scored], expected, atol=1.0)  # 8-bit PNG
@@ -106,15 +105,15 @@ def test_sweep_resumes_and_scores_folders(tmp_path):
 
 @needs_weights
 def test_scoring_bad_folders(tmp_path):
-    from itslib.metrics import MiniJudge
+    from itslib.worlds import WORLDS
 
-    judge = MiniJudge.shipped()
+    judges = WORLDS["mini"].load_judges()
     with pytest.raises(ValueError, match="holds no sample_"):
-        sweep.score_folder(tmp_path, judge, judge)
+        sweep.score_folder(tmp_path, judges)
     (tmp_path / "sample_000").mkdir()
     (tmp_path / "sample_000" / "spectrogram.png").write_bytes(b"")
     with pytest.raises(FileNotFoundError, match="audio.wav"):
-        sweep.score_folder(tmp_path, judge, judge)
+        sweep.score_folder(tmp_path, judges)
 
 
 @needs_weights

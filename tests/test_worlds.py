@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from itslib import worlds
+from itslib.mini.experts import mini_pipeline
 from itslib.mini.store import DEFAULT_WEIGHTS
 
 needs_weights = pytest.mark.skipif(
@@ -45,7 +46,7 @@ def test_auto_falls_back_to_mini_when_the_hub_is_out_of_reach(monkeypatch, capsy
 
 @needs_weights
 def test_mini_world_samples_deterministically_through_the_same_sampler():
-    pipe = worlds.mini_pipeline()
+    pipe = mini_pipeline()
     assert pipe.world == "mini" and pipe.canvas == (64, 256)
     (a,) = pipe("circles", "siren", steps=10, seed=3, progress=False)
     (b,) = pipe("circles", "siren", steps=10, seed=3, progress=False)

@@ -1,9 +1,9 @@
 """Tiny random-weight DeepFloyd IF repositories, in the on-disk layouts of the hub ones.
 
-``write_tiny_if_stage_1(folder)`` writes a repository shaped like
+``write_if_stage_1(folder)`` writes a repository shaped like
 ``DeepFloyd/IF-I-M-v1.0`` (``model_index.json``, ``text_encoder/`` a T5 encoder,
 ``tokenizer/`` a T5 Unigram tokenizer, ``unet/`` 3 -> 6 channels with learned
-variance, ``scheduler/`` IF's DDPM config) and ``write_tiny_if_stage_2(folder)`` one
+variance, ``scheduler/`` IF's DDPM config) and ``write_if_stage_2(folder)`` one
 shaped like ``DeepFloyd/IF-II-M-v1.0`` (``unet/`` 6 -> 6 channels with the noise
 level as a class embedding, plus ``image_noising_scheduler/``). ``model_index.json``
 lists the safety checker, feature extractor and watermarker as the hub's do, without
@@ -117,7 +117,7 @@ def _list_hub_only_components(folder: Path) -> None:
     index_path.write_text(json.dumps(index, indent=2))
 
 
-def write_tiny_if_stage_1(folder: Path, seed: int = 0) -> Path:
+def write_if_stage_1(folder: Path, seed: int = 0) -> Path:
     """Write a tiny random IF stage I repository into ``folder`` and return it."""
     from diffusers import DDPMScheduler, IFPipeline
 
@@ -139,7 +139,7 @@ def write_tiny_if_stage_1(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def write_tiny_if_stage_2(folder: Path, seed: int = 1) -> Path:
+def write_if_stage_2(folder: Path, seed: int = 1) -> Path:
     """Write a tiny random IF stage II repository into ``folder`` and return it.
 
     Like the hub's, it carries its own text encoder and tokenizer, which the
