@@ -291,7 +291,8 @@ def cap_loop(settings: SDSSettings) -> SDSSettings:
         return settings
     share = cap / settings.steps
     print(f"ITSLIB_MAX_LOOP_STEPS={cap}: SDS runs {cap} of its {settings.steps} steps.")
-    return replace(settings, steps=cap, audio_only_steps=round(settings.audio_only_steps * share),
+    warm = max(1, round(settings.audio_only_steps * share)) if settings.audio_only_steps else 0
+    return replace(settings, steps=cap, audio_only_steps=min(warm, cap),
                    snapshot_every=max(1, round(settings.snapshot_every * share))
                    if settings.snapshot_every else 0)  # fmt: skip
 

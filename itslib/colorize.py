@@ -137,7 +137,7 @@ def load_colorizer(
     dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
     offload = device.type == "cuda" if offload is None else offload
     skip = dict(safety_checker=None, feature_extractor=None, watermarker=None,
-                requires_safety_checker=False, torch_dtype=dtype)  # fmt: skip
+                requires_safety_checker=False, dtype=dtype)  # fmt: skip
     pipes = []
     for cls, model_id, extra in (
         (IFPipeline, str(stage1_model), {}),

@@ -183,8 +183,8 @@ def joint_grid(path: Path, steps: int = 25, guidance: float = 7.5, seed: int = 0
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
     from itslib.mini.experts import mini_pipeline
+    from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
 
     pipe = mini_pipeline(weights)
     fig, axes = plt.subplots(

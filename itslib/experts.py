@@ -218,10 +218,10 @@ def load_stable_diffusion_expert(
         scheduler_config = dict(DDIMScheduler.load_config(model_id, subfolder="scheduler"))
         tokenizer = CLIPTokenizer.from_pretrained(model_id, subfolder="tokenizer")
         text_encoder = CLIPTextModel.from_pretrained(
-            model_id, subfolder="text_encoder", torch_dtype=dtype
+            model_id, subfolder="text_encoder", dtype=dtype
         )
-        vae = AutoencoderKL.from_pretrained(model_id, subfolder="vae", torch_dtype=dtype)
-        unet = UNet2DConditionModel.from_pretrained(model_id, subfolder="unet", torch_dtype=dtype)
+        vae = AutoencoderKL.from_pretrained(model_id, subfolder="vae", dtype=dtype)
+        unet = UNet2DConditionModel.from_pretrained(model_id, subfolder="unet", dtype=dtype)
     except (OSError, ValueError) as err:
         raise ModelUnavailableError(
             unavailable_message(model_id, f"{type(err).__name__}: {str(err).splitlines()[0]}")
@@ -298,10 +298,10 @@ def load_if_expert(
         tokenizer = AutoTokenizer.from_pretrained(model_id, subfolder="tokenizer")
         fp16 = dtype == torch.float16  # the fp16 files: T5-XXL is ~9.5 GB instead of ~19 GB
         text_encoder = from_pretrained_prefer_fp16(
-            T5EncoderModel, model_id, dict(subfolder="text_encoder", torch_dtype=dtype), fp16
+            T5EncoderModel, model_id, dict(subfolder="text_encoder", dtype=dtype), fp16
         )
         unet = from_pretrained_prefer_fp16(
-            UNet2DConditionModel, model_id, dict(subfolder="unet", torch_dtype=dtype), fp16
+            UNet2DConditionModel, model_id, dict(subfolder="unet", dtype=dtype), fp16
         )
     except (OSError, ValueError, ImportError) as err:
         reason = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"

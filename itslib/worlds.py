@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from itslib._hub import ModelUnavailableError
-from itslib._hub import model_id as real_model_id
+from itslib._hub import model_id as real_model
 from itslib.baselines import SDSSettings
 from itslib.experts import load_audio_expert, load_image_expert
 from itslib.hifigan import HiFiGAN
@@ -108,7 +108,7 @@ class RealWorld(World):
                       CLAPJudge.from_pretrained(device=device), unit="CLIP / CLAP score")
 
     def load_vocoder(self) -> HiFiGAN:
-        return HiFiGAN.from_pretrained(real_model_id("audio"), subfolder="vocoder")
+        return HiFiGAN.from_pretrained(real_model("audio"), subfolder="vocoder")
 
 
 class MiniWorld(World):

@@ -83,7 +83,7 @@ def load_components(
         )
 
     def diffusers_model(cls, sub: str):
-        model = cls.from_pretrained(folder / sub, torch_dtype=dtype, local_files_only=True)
+        model = cls.from_pretrained(folder / sub, dtype=dtype, local_files_only=True)
         return model.to(device).eval().requires_grad_(False)
 
     scheduler_path = folder / "scheduler" / "scheduler_config.json"

@@ -12,19 +12,6 @@
 # figure is computed from signals made in the notebook; the HiFi-GAN vocoder is
 # used only when its weights can be fetched from the Hugging Face hub (in Colab).
 
-# %% tags=["skip-execution"]
-# Colab set-up: fetch the book's code and install it (runs only in Colab).
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    repo = "https://github.com/itslib/images-that-sound-book"
-    subprocess.run(["git", "clone", "-q", "--depth", "1", repo, "/content/its"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements.txt"],
-                   cwd="/content/its", check=True)
-    sys.path.insert(0, "/content/its")
-
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
@@ -130,9 +117,10 @@ Audio(gl, rate=config.sample_rate)
 
 # %%
 from itslib._hub import ModelUnavailableError
+from itslib.worlds import real_model
 
-try:
-    hifigan = audio.HiFiGAN.from_pretrained("auffusion/auffusion-full-no-adapter")
+try:  # Auffusion's vocoder/ folder (or $ITSLIB_AUDIO_MODEL's)
+    hifigan = audio.HiFiGAN.from_pretrained(real_model("audio"))
 except ModelUnavailableError:
     hifigan = None
     print("HiFi-GAN weights are not available here (no hub access); open this chapter in "

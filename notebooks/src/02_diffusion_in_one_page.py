@@ -13,19 +13,6 @@
 # **Which world drew this page:** the miniature world (on every machine, Colab
 # included; the real models enter in the next chapters).
 
-# %% tags=["skip-execution"]
-# Colab set-up: fetch the book's code and install it (runs only in Colab).
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    repo = "https://github.com/itslib/images-that-sound-book"
-    subprocess.run(["git", "clone", "-q", "--depth", "1", repo, "/content/its"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements.txt"],
-                   cwd="/content/its", check=True)
-    sys.path.insert(0, "/content/its")
-
 # %%
 import matplotlib.pyplot as plt
 import numpy as np

@@ -14,30 +14,17 @@
 # experts: a small image model and a small audio model fine-tuned from it, trained by
 # this project on procedural pictures and sounds, whose prompts are class names.
 
-# %% tags=["skip-execution"]
-# Colab set-up: fetch the book's code and install it (runs only in Colab).
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    repo = "https://github.com/itslib/images-that-sound-book"
-    subprocess.run(["git", "clone", "-q", "--depth", "1", repo, "/content/its"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements.txt"],
-                   cwd="/content/its", check=True)
-    sys.path.insert(0, "/content/its")
-
-
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 
 from itslib.viz import show
-from itslib.worlds import EXAMPLES, load_pipeline
+from itslib.worlds import load_world
 
-pipe = load_pipeline()  # the real models with a GPU and the hub, else the miniature ones
-print(f"This page was drawn by the {pipe.world} world.")
-image_prompt, audio_prompt = EXAMPLES[pipe.world][0]
+world = load_world()  # the real models with a GPU and the hub, else the miniature ones
+pipe = world.pipeline
+print(world.drawn_by())
+image_prompt, audio_prompt = world.examples[0]
 print(f"image prompt: {image_prompt!r}   audio prompt: {audio_prompt!r}")
 
 # %% [markdown]
@@ -93,34 +80,25 @@ show(audio_only, "audio expert alone")
 # best. We draw several seeds for a few prompt pairs and let two judges pick: a
 # picture judge that looks at the spectrogram and a sound judge that listens to the
 # vocoded audio (CLIP and CLAP for the real models, the miniature world's two
-# classifiers otherwise). `rerank` keeps the samples in the top fraction by both.
+# classifiers otherwise; the world hands us its own). `rerank` keeps the samples in
+# the top fraction by both.
 # (50 steps here instead of 100, to keep the page quick; chapter 7 shows that DDIM
 # loses little.)
 
 # %%
-from itslib.metrics import rerank, score_results
+from itslib.metrics import rerank
 
-if pipe.world == "mini":
-    from itslib.metrics import MiniJudge
-
-    picture_judge = sound_judge = MiniJudge.shipped()
-    seeds, unit = 6, "judge probability x 100"
-else:
-    from itslib.metrics import CLAPJudge, CLIPJudge
-
-    picture_judge, sound_judge = CLIPJudge.from_pretrained(), CLAPJudge.from_pretrained()
-    seeds, unit = 4, "CLIP / CLAP score"
-
+judges = world.load_judges()
 best = []
-for image_prompt, audio_prompt in EXAMPLES[pipe.world][1:3]:
-    samples = pipe(image_prompt, audio_prompt, num_samples=seeds, seed=100, steps=50,
-                   progress=False)
-    scores = score_results(samples, picture_judge, sound_judge)
+for image_prompt, audio_prompt in world.examples[1:3]:
+    samples = pipe(image_prompt, audio_prompt, num_samples=world.rerank_seeds, seed=100,
+                   steps=50, progress=False)
+    scores = judges.score(samples)
     picture_scores = [s["picture_score"] for s in scores]
     sound_scores = [s["sound_score"] for s in scores]
     top = rerank(picture_scores, sound_scores, top_fraction=0.5, by="both")[0]
     print(f"{image_prompt!r} + {audio_prompt!r}: best seed {samples[top].params['seed']} "
-          f"({unit}: picture {picture_scores[top]:.1f}, sound {sound_scores[top]:.1f}); "
+          f"({judges.unit}: picture {picture_scores[top]:.1f}, sound {sound_scores[top]:.1f}); "
           f"all seeds: picture {np.round(picture_scores, 1)}, sound {np.round(sound_scores, 1)}")
     best.append(samples[top])
 

@@ -8,20 +8,6 @@
 # negotiating; watching that disagreement shrink is watching the intersection of two
 # distributions being found.
 
-# %% tags=["skip-execution"]
-# Colab set-up: fetch the book's code and install it (runs only in Colab).
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    repo = "https://github.com/itslib/images-that-sound-book"
-    subprocess.run(["git", "clone", "-q", "--depth", "1", repo, "/content/its"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements.txt"],
-                   cwd="/content/its", check=True)
-    sys.path.insert(0, "/content/its")
-
-
 # %%
 import io
 
@@ -33,11 +19,12 @@ from PIL import Image as PILImage
 from itslib.pipeline import make_scheduler
 from itslib.sampler import predicted_x0
 from itslib.viz import show, to_rgb8
-from itslib.worlds import EXAMPLES, load_pipeline
+from itslib.worlds import load_world
 
-pipe = load_pipeline()
-print(f"This page was drawn by the {pipe.world} world.")
-image_prompt, audio_prompt = EXAMPLES[pipe.world][0]
+world = load_world()
+pipe = world.pipeline
+print(world.drawn_by())
+image_prompt, audio_prompt = world.examples[0]
 (result,) = pipe(image_prompt, audio_prompt, seed=0, capture=True, progress=False)
 steps = result.trajectory
 print(f"{len(steps)} steps recorded; step 0 evaluated {sorted(steps[0].noise)}, "

@@ -13,34 +13,21 @@
 #
 # Both are implemented in `itslib.baselines` and run on either world.
 
-# %% tags=["skip-execution"]
-# Colab set-up: fetch the book's code and install it (runs only in Colab).
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    repo = "https://github.com/itslib/images-that-sound-book"
-    subprocess.run(["git", "clone", "-q", "--depth", "1", repo, "/content/its"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements.txt"],
-                   cwd="/content/its", check=True)
-    sys.path.insert(0, "/content/its")
-
-
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import cbook
 
 from itslib import audio
-from itslib.baselines import SDSSettings, imprint, imprint_baseline, sds_baseline
+from itslib.baselines import imprint, imprint_baseline, sds_baseline
 from itslib.demo import example_sound
 from itslib.viz import show
-from itslib.worlds import EXAMPLES, load_pipeline
+from itslib.worlds import load_world
 
-pipe = load_pipeline()
-print(f"This page was drawn by the {pipe.world} world.")
-image_prompt, audio_prompt = EXAMPLES[pipe.world][0]
+world = load_world()
+pipe = world.pipeline
+print(world.drawn_by())
+image_prompt, audio_prompt = world.examples[0]
 height, width = pipe.canvas
 
 # %% [markdown]
@@ -133,12 +120,9 @@ plt.show()
 # or from the command line, `python -m itslib sds --image-sds if ...`.
 
 # %%
-if pipe.world == "mini":
-    settings = SDSSettings(steps=300, audio_only_steps=40, lr=1e-2, image_guidance=7.5,
-                           audio_guidance=7.5, snapshot_every=30)
-else:
-    settings = SDSSettings(steps=2000, audio_only_steps=250, lr=1e-3, image_guidance=40.0,
-                           snapshot_every=200)
+settings = world.sds_settings()  # mini: 300 steps; real: 2,000 through SD's VAE
+print(f"SDS: {settings.steps} steps ({settings.audio_only_steps} audio only), "
+      f"learning rate {settings.lr}, image guidance {settings.image_guidance}")
 sds = sds_baseline(pipe, image_prompt, audio_prompt, settings, progress=False)
 history = sds.extras["history"]
 fig, axes = plt.subplots(1, 2, figsize=(14, 2.6), gridspec_kw={"width_ratios": [1, 2]})

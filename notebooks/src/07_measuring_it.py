@@ -13,20 +13,6 @@
 # (`python -m itslib.evaluate`, data in `itslib/mini/results/`); the CLIP/CLAP cells
 # run only with the real models.
 
-# %% tags=["skip-execution"]
-# Colab set-up: fetch the book's code and install it (runs only in Colab).
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    repo = "https://github.com/itslib/images-that-sound-book"
-    subprocess.run(["git", "clone", "-q", "--depth", "1", repo, "/content/its"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements.txt"],
-                   cwd="/content/its", check=True)
-    sys.path.insert(0, "/content/its")
-
-
 # %%
 import json
 from importlib.resources import files
@@ -36,10 +22,9 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from itslib.evaluate import cheapest_within
-from itslib.metrics import CLAPJudge, CLIPJudge, MiniJudge, clip_windows, score_results
-from itslib.mini import judge_pictures, judge_sounds
+from itslib.metrics import clip_windows
 from itslib.viz import show
-from itslib.worlds import EXAMPLES, load_pipeline
+from itslib.worlds import load_world
 
 results = files("itslib.mini") / "results"
 
@@ -89,42 +74,42 @@ plt.show()
 # we report the mean p and the share of samples **both** judges accept, each with a
 # 95% interval (1.96 standard errors).
 #
-# Here are the judges at work on one joint sample. In the miniature world (25 DDIM
-# steps, guidance 7.5, as in the tables) the bars show what each judge thinks the
-# sample is; with the real models, its CLIP and CLAP scores.
+# Here are the judges at work on one joint sample (25 DDIM steps, at the guidance the
+# world's tables use). Each judge is asked about every prompt its world knows: the
+# eight classes of the miniature world (scores are p x 100, accepted at 50), or the
+# example prompts of the real one (CLIP and CLAP scores). The prompt the sample was
+# made for is in red.
 
 # %%
-pipe = load_pipeline()
-print(f"This page was drawn by the {pipe.world} world.")
-image_prompt, audio_prompt = EXAMPLES[pipe.world][2]
-if pipe.world == "mini":
-    (sample,) = pipe(image_prompt, audio_prompt, seed=0, steps=25, image_guidance=7.5,
-                     audio_guidance=7.5, progress=False)
-    display(show(sample))
-    judge = MiniJudge.shipped()
-    looks = judge_pictures(sample.spectrogram[None], judge=judge.picture_judge)[0]
-    hears = judge_sounds(sample.waveform[None], judge=judge.sound_judge)[0]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 2.6), sharey=True)
-    for ax, probs, classes, prompt, title in (
-        (axes[0], looks, judge.picture_classes, image_prompt, "picture judge (looks)"),
-        (axes[1], hears, judge.sound_classes, audio_prompt, "sound judge (listens)"),
-    ):
-        ax.bar(range(len(classes)), probs, color=["C3" if c == prompt else "C0" for c in classes])
-        ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right", fontsize=8)
-        ax.axhline(0.5, color="k", lw=0.6, ls="--")
-        ax.set(title=title, ylim=(0, 1))
-    axes[0].set_ylabel("p(class)")
-    plt.show()
-    p_look = looks[judge.picture_classes.index(image_prompt)]
-    p_hear = hears[judge.sound_classes.index(audio_prompt)]
-    print(f"prompted classes in red: picture p = {p_look:.2f}, sound p = {p_hear:.2f}; "
-          "dashed line: acceptance (p >= 0.5)")
-else:
-    (sample,) = pipe(image_prompt, audio_prompt, seed=0, progress=False)
-    display(show(sample))
-    (scores,) = score_results([sample], CLIPJudge.from_pretrained(), CLAPJudge.from_pretrained())
-    print(f"CLIP {scores['picture_score']:.1f}, CLAP {scores['sound_score']:.1f} "
-          "(the paper's default setting averaged CLIP 28.2 / CLAP 33.5)")
+world = load_world()
+pipe = world.pipeline
+print(world.drawn_by())
+image_prompt, audio_prompt = world.examples[2]
+(sample,) = pipe(image_prompt, audio_prompt, seed=0, steps=25, progress=False,
+                 image_guidance=world.table_guidance, audio_guidance=world.table_guidance)
+display(show(sample))
+judges = world.load_judges()
+looks = judges.picture.score_pictures([sample.spectrogram] * len(world.image_prompts),
+                                      world.image_prompts)
+hears = judges.sound.score_sounds([sample.waveform] * len(world.audio_prompts),
+                                  sample.sample_rate, world.audio_prompts)
+fig, axes = plt.subplots(1, 2, figsize=(12, 2.8), sharey=True)
+for ax, scores, prompts, prompt, title in (
+    (axes[0], looks, world.image_prompts, image_prompt, "picture judge (looks)"),
+    (axes[1], hears, world.audio_prompts, audio_prompt, "sound judge (listens)"),
+):
+    ax.bar(range(len(prompts)), scores, color=["C3" if p == prompt else "C0" for p in prompts])
+    labels = [p if len(p) <= 24 else p[:22] + "..." for p in prompts]
+    ax.set_xticks(range(len(prompts)), labels, rotation=30, ha="right", fontsize=8)
+    if judges.threshold is not None:
+        ax.axhline(judges.threshold, color="k", lw=0.6, ls="--")
+    ax.set(title=title, ylim=(0, 100))
+axes[0].set_ylabel(judges.unit)
+plt.show()
+look = looks[world.image_prompts.index(image_prompt)]
+hear = hears[world.audio_prompts.index(audio_prompt)]
+print(f"in red, the prompts it was made for: picture {look:.1f}, sound {hear:.1f} "
+      f"({judges.unit})" + ("; dashed line: acceptance" if judges.threshold else ""))
 
 # %% [markdown]
 # ## Table 1 in miniature: methods

@@ -20,20 +20,6 @@
 # page shows the factorisation itself, which is exact arithmetic.
 
 # %% tags=["skip-execution"]
-# Colab set-up: fetch the book's code and install it (runs only in Colab).
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    repo = "https://github.com/itslib/images-that-sound-book"
-    subprocess.run(["git", "clone", "-q", "--depth", "1", repo, "/content/its"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements.txt"],
-                   cwd="/content/its", check=True)
-    sys.path.insert(0, "/content/its")
-
-
-# %% tags=["skip-execution"]
 # DeepFloyd IF is gated: while logged in on the Hugging Face website, accept the licence
 # on https://huggingface.co/DeepFloyd/IF-I-M-v1.0 and .../IF-II-M-v1.0, then log in here.
 from huggingface_hub import login
@@ -46,12 +32,12 @@ import numpy as np
 import torch
 
 from itslib.colorize import exact_projection
-from itslib.worlds import EXAMPLES, load_pipeline
+from itslib.worlds import load_world
 
-pipe = load_pipeline()
-print(f"This page was drawn by the {pipe.world} world.")
-image_prompt, audio_prompt = EXAMPLES[pipe.world][0]
-(result,) = pipe(image_prompt, audio_prompt, seed=0, progress=False)
+world = load_world()
+print(world.drawn_by())
+image_prompt, audio_prompt = world.examples[0]
+(result,) = world.pipeline(image_prompt, audio_prompt, seed=0, progress=False)
 spectrogram = result.spectrogram
 
 # %% [markdown]
@@ -85,16 +71,21 @@ plt.show()
 # %% [markdown]
 # ## Colourising with DeepFloyd IF (GPU)
 #
-# With a GPU, the cell below frees the joint sampler's models, loads IF stage I and
-# II with CPU offload, colours the sample ("a colorful photo of ..." built from the
-# image prompt; 30 steps, guidance 10, starting at step 7 from the noised gray
-# picture) and checks the grayscale invariant on every pixel.
+# In the real world, the cell below frees the joint sampler's models, loads IF stage I
+# and II (fp16 with model CPU offload on a GPU: only the part that works sits on the
+# GPU, so a free 15 GB Colab T4 is enough; T5-XXL alone is about 9.5 GB in fp16),
+# colours the sample ("a colorful photo of ..." built from the image prompt; 30
+# steps, guidance 10, starting at step 7 from the noised gray picture) and checks the
+# grayscale invariant on every pixel.
 
 # %%
-if torch.cuda.is_available() and pipe.world == "real":
+why_not = world.colorizer_unavailable()
+if why_not:
+    print(f"Skipped: {why_not}")
+else:
     from itslib.colorize import colorize, free_gpu_memory, load_colorizer
 
-    del pipe
+    world.pipeline = None  # the joint sampler's models leave the GPU before IF arrives
     free_gpu_memory()
     colour = colorize(spectrogram[:, : spectrogram.shape[1] // 32 * 32], image_prompt,
                       colorizer=load_colorizer())
@@ -104,6 +95,3 @@ if torch.cuda.is_available() and pipe.world == "real":
     plt.imshow(colour, aspect="auto")
     plt.axis("off")
     plt.show()
-else:
-    print("Colourisation needs DeepFloyd IF on a GPU: open this chapter in Colab with a GPU "
-          "runtime and run the login cell above.")

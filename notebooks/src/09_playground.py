@@ -9,35 +9,22 @@
 # in Jupyter. On the published page you see the sample drawn with the default
 # settings below the controls.
 
-# %% tags=["skip-execution"]
-# Colab set-up: fetch the book's code and install it (runs only in Colab).
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    repo = "https://github.com/itslib/images-that-sound-book"
-    subprocess.run(["git", "clone", "-q", "--depth", "1", repo, "/content/its"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements.txt"],
-                   cwd="/content/its", check=True)
-    sys.path.insert(0, "/content/its")
-
-
 # %%
 import ipywidgets as widgets
 from IPython.display import display
 
 from itslib.viz import show
-from itslib.worlds import EXAMPLES, load_pipeline
+from itslib.worlds import load_world
 
-pipe = load_pipeline()
-print(f"This page was drawn by the {pipe.world} world.")
-first_image, first_audio = EXAMPLES[pipe.world][0]
-if pipe.world == "mini":  # class names: pick from lists
-    image_box = widgets.Dropdown(options=pipe.image_expert.prompt_encoder.class_names,
-                                 value=first_image, description="image")
-    audio_box = widgets.Dropdown(options=pipe.audio_expert.prompt_encoder.class_names,
-                                 value=first_audio, description="audio")
+world = load_world()
+pipe = world.pipeline
+print(world.drawn_by())
+first_image, first_audio = world.examples[0]
+if world.closed_prompts:  # class names: pick from lists
+    image_box = widgets.Dropdown(options=world.image_prompts, value=first_image,
+                                 description="image")
+    audio_box = widgets.Dropdown(options=world.audio_prompts, value=first_audio,
+                                 description="audio")
 else:  # free text for Stable Diffusion and Auffusion
     image_box = widgets.Text(value=first_image, description="image", layout={"width": "600px"})
     audio_box = widgets.Text(value=first_audio, description="audio", layout={"width": "600px"})

@@ -7,6 +7,11 @@ percent format), or check that they are in step.
 The notebooks are committed without outputs: outputs come from execution only (CI,
 the book build, a reader's Colab). Cell ids are derived from the chapter name and
 the cell's position, so rebuilding an unchanged source changes nothing.
+
+Every notebook gets the same Colab set-up cell after its title, written here once
+(:func:`colab_cell`): in Colab it installs the library and what the chapters need
+(not the book's build tools) from the repository that ``_config.yml`` names, the one
+place the repository's URL is written.
 """
 
 from __future__ import annotations
@@ -17,14 +22,35 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+import yaml
 
 SRC = Path(__file__).resolve().parent
 NOTEBOOKS = SRC.parent
+CONFIG = NOTEBOOKS.parent / "_config.yml"
 KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+def repository_url() -> str:
+    """The repository's URL, from ``_config.yml`` (``repository.url``)."""
+    return yaml.safe_load(CONFIG.read_text())["repository"]["url"].rstrip("/")
+
+
+def colab_cell() -> nbformat.NotebookNode:
+    """The set-up cell: in Colab, ``pip install`` this repository (pip shows its progress);
+    anywhere else it does nothing, and CI and the book build skip it."""
+    source = (
+        "# Colab set-up: installs this book's library and what its chapters need (Colab only).\n"
+        "import sys\n\n"
+        'if "google.colab" in sys.modules:\n'
+        "    from IPython import get_ipython\n\n"
+        f'    get_ipython().run_line_magic("pip", "install \'itslib @ git+{repository_url()}\'")'
+    )
+    return nbformat.v4.new_code_cell(source, metadata={"tags": ["skip-execution"]})
 
 
 def build(source: Path) -> nbformat.NotebookNode:
     notebook = jupytext.read(source)
+    notebook.cells.insert(1, colab_cell())  # after the title cell
     notebook.metadata = {"kernelspec": KERNEL, "language_info": {"name": "python"}}
     for index, cell in enumerate(notebook.cells):
         cell.id = f"{source.stem[:2]}-{index:02d}"
