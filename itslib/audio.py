@@ -91,6 +91,19 @@ def _as_numpy(x, name: str) -> np.ndarray:
     return array
 
 
+def check_picture(picture, name: str = "picture") -> np.ndarray:
+    """A picture (H, W) or (H, W, C) in [0, 1] as float32, or a ``ValueError`` that names
+    ``name``: NaN or infinite values, or values outside [0, 1] (e.g. 0-255 pixels)."""
+    array = _as_numpy(picture, name)
+    if array.ndim not in (2, 3) or array.size == 0:
+        raise ValueError(f"{name} has shape {array.shape}; expected (H, W) or (H, W, C).")
+    low, high = float(array.min()), float(array.max())
+    if low < 0.0 or high > 1.0:
+        hint = " (it looks like 0-255 pixels: divide by 255)" if high > 1.0 and high <= 255 else ""
+        raise ValueError(f"{name} has values in [{low:g}, {high:g}]; it must be in [0, 1]{hint}.")
+    return array
+
+
 @lru_cache(maxsize=8)
 def mel_basis(config: MelConfig = AUFFUSION) -> np.ndarray:
     """librosa's Slaney mel filterbank, shape (n_mels, n_fft // 2 + 1), float32."""

@@ -20,10 +20,12 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
 BOOK = Path(os.environ.get("BOOK_HTML", "_build/html")).resolve()
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-REPO = "itslib/images-that-sound-book"
+# the repository's URL is written once, in _config.yml
+REPO = yaml.safe_load(Path("_config.yml").read_text())["repository"]["url"].split("github.com/")[1]
 CHAPTERS = sorted(p.stem for p in Path("notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 pytestmark = pytest.mark.skipif(not (BOOK / "index.html").exists(), reason=f"no book in {BOOK}")

@@ -108,8 +108,11 @@ plt.show()
 # thousand with Stable Diffusion through its VAE in Colab, with a larger learning rate.
 #
 # To take the image loss from IF in pixel space, as the paper does (IF is gated: accept
-# its licence on the hub and log in; its T5-XXL text encoder alone has about 4.8 B
-# parameters, so this wants a large GPU):
+# its licence on the hub and log in). Its T5-XXL text encoder has about 4.8 B
+# parameters, 9.5 GB in fp16: on a GPU `load_if_expert` loads IF's fp16 files and keeps
+# T5 in CPU memory except while it encodes the two prompts, once. By parameter counts
+# (not measured here), that moment needs T5 beside the two experts' 4.3 GB: tight on a
+# free 15 GB T4, comfortable on a 24 GB GPU. The rest of SDS needs far less.
 #
 # ```python
 # from itslib.experts import load_if_expert
