@@ -15,7 +15,10 @@ the bottom. The HiFi-GAN vocoder lives in :mod:`itslib.vocoder`.
 from __future__ import annotations
 
 import math
+import numbers
 import os
+import re
+import struct
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -77,6 +80,13 @@ class MelConfig:
 
 AUFFUSION = MelConfig()
 
+SILENCE = 1e-4
+"""Peak level (-80 dBFS) at or below which a waveform counts as silence: it is not
+amplified by :func:`peak_normalize`. A blank spectrogram (all at the log floor) plays
+back through Griffin-Lim at about 2e-5."""
+
+_LOADERS = {"wav": "load_audio(path)", "picture": "load_picture(path, height)"}
+
 
 def _check_finite(array: np.ndarray, name: str) -> None:
     if not np.all(np.isfinite(array)):
@@ -84,9 +94,18 @@ def _check_finite(array: np.ndarray, name: str) -> None:
 
 
 def _as_numpy(x, name: str) -> np.ndarray:
+    if isinstance(x, (str, bytes, os.PathLike)):
+        loader = _LOADERS.get(name)
+        how = f" with itslib.audio.{loader}" if loader else ""
+        raise ValueError(f"{name} is a file path ({x!r}), not an array; load the file first{how}.")
+    if x is None:
+        raise ValueError(f"{name} is None; pass an array of numbers.")
     if isinstance(x, torch.Tensor):
         x = x.detach().to("cpu", torch.float32).numpy()
-    array = np.asarray(x, dtype=np.float32)
+    try:
+        array = np.asarray(x, dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be an array of numbers, got {type(x).__name__}.") from err
     _check_finite(array, name)
     return array
 
@@ -132,7 +151,8 @@ def wav_to_logmel(
         sample_rate: the waveform's rate, checked against ``config.sample_rate``
             (resample first with :func:`load_audio` or ``librosa.resample``).
         normalize: scale the waveform to peak ``config.peak`` first, as
-            Auffusion does with its inputs. Turn off to keep the level as it is.
+            Auffusion does with its inputs (silence, see :data:`SILENCE`, is left
+            as it is). Turn off to keep the level as it is.
 
     Returns:
         float32 array (n_mels, frames) of ln(max(mel, log_floor)); row 0 is the
@@ -244,15 +264,22 @@ def griffin_lim(
     return np.pad(wav, (0, frames * config.hop_length - wav.size)).astype(np.float32)
 
 
-def peak_normalize(wav, peak: float = AUFFUSION.peak) -> np.ndarray:
-    """Scale a waveform so its largest absolute value is ``peak`` (silence stays silent)."""
+def peak_normalize(wav, peak: float = AUFFUSION.peak, silence: float = SILENCE) -> np.ndarray:
+    """Scale a waveform so its largest absolute value is ``peak``.
+
+    Silence stays silent: a waveform whose peak is at most ``silence`` (default
+    :data:`SILENCE`, -80 dBFS) is returned as it is rather than amplified into noise.
+    """
+    if not (math.isfinite(peak) and peak > 0):
+        raise ValueError(f"peak={peak} must be a finite number > 0.")
     wav = _as_numpy(wav, "wav")
     top = float(np.abs(wav).max()) if wav.size else 0.0
-    return (wav * (peak / top) if top > 0 else wav).astype(np.float32)
+    return (wav * (peak / top) if top > max(silence, 0.0) else wav).astype(np.float32)
 
 
 def picture_to_sound(picture, config: MelConfig = AUFFUSION, n_iter: int = 32) -> np.ndarray:
-    """Play a picture as a sound: picture -> log-mel -> Griffin-Lim waveform."""
+    """Play a picture as a sound: picture -> log-mel -> Griffin-Lim waveform, peak
+    normalised (a black picture, a blank spectrogram, stays silent)."""
     logmel = picture_to_logmel(picture, config)
     return peak_normalize(griffin_lim(logmel, config, n_iter=n_iter), config.peak)
 
@@ -269,12 +296,26 @@ def load_picture(
     """
     from PIL import Image, UnidentifiedImageError
 
+    _check_count(height, "height")
+    if width is not None:
+        _check_count(width, "width")
+    if not (isinstance(fill, numbers.Real) and 0.0 <= fill <= 1.0):
+        raise ValueError(f"fill={fill!r} must be in [0, 1] (0: black, 1: white).")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"picture file {str(path)!r} does not exist.")
     try:
-        image = Image.open(path).convert("L")
+        with Image.open(path) as opened:
+            image = opened.convert("L")
+    except Image.DecompressionBombError as err:
+        raise ValueError(
+            f"picture file {str(path)!r} is too large to open safely: {err} (the limit is "
+            f"twice PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS}); shrink the picture "
+            "first (a few thousand pixels a side is plenty)."
+        ) from err
     except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"picture file {str(path)!r} is not an image PIL can read.") from err
+        raise ValueError(
+            f"picture file {str(path)!r} is not an image PIL can read ({err})."
+        ) from err
     if image.width == 0 or image.height == 0:
         raise ValueError(f"picture file {str(path)!r} has zero size.")
     scaled_width = max(1, round(image.width * height / image.height))
@@ -299,22 +340,104 @@ def play_picture(path: str | os.PathLike, config: MelConfig = AUFFUSION, width: 
     return picture, picture_to_sound(picture, config)
 
 
+def _check_count(value, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name}={value!r} must be a whole number >= 1.")
+
+
+def _check_seconds(seconds, sample_rate: int) -> None:
+    """``seconds`` must be None (the whole file) or a finite number > 0."""
+    if seconds is None:
+        return
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, numbers.Real)
+        or not math.isfinite(seconds)
+        or seconds <= 0
+    ):
+        raise ValueError(
+            f"seconds={seconds!r} must be a finite number > 0 (the length to cut or pad "
+            "to), or None to keep the whole file."
+        )
+    if round(seconds * sample_rate) < 1:
+        raise ValueError(f"seconds={seconds!r} is shorter than one sample at {sample_rate} Hz.")
+
+
+def _wav_shortfall(path: str | os.PathLike) -> tuple[float, float] | None:
+    """For a RIFF WAV whose data chunk claims more bytes than the file holds, the
+    (declared, present) durations in seconds; else None (not WAV, complete, or a
+    streamed file's unknown-length placeholder)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+            return None
+        order = "<" if head[:4] == b"RIFF" else ">"
+        size = os.fstat(f.fileno()).st_size
+        bytes_per_second = block = 0
+        for _ in range(64):
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            kind, length = chunk[:4], struct.unpack(order + "I", chunk[4:])[0]
+            start = f.tell()
+            if kind == b"fmt " and length >= 16:
+                fmt = f.read(16)
+                bytes_per_second, block = struct.unpack(order + "IH", fmt[8:14])
+            elif kind == b"data":
+                present = size - start
+                if length >= 0x7FFFF000 or length - present < max(block, 1) or not block:
+                    return None
+                rate = max(bytes_per_second, 1)
+                return length / rate, (present - present % block) / rate
+            f.seek(start + length + (length & 1))
+    return None
+
+
+def _logged_shortfall(log: str, present: float) -> tuple[float, float] | None:
+    """The same from libsndfile's header log for AIFF ('SSND : 32008 (should be 7967)')."""
+    match = re.search(r"^\s*SSND\s*:\s*(\d+)\s*\(should be (\d+)\)", log, re.MULTILINE)
+    if match is None:
+        return None
+    said, holds = int(match[1]), int(match[2])
+    if said >= 0x7FFFF000 or said <= holds or holds <= 0:
+        return None
+    return present * said / holds, present
+
+
 def load_audio(
     path: str | os.PathLike, sample_rate: int = AUFFUSION.sample_rate, seconds: float | None = None
 ) -> np.ndarray:
     """Read an audio file as mono float32 at ``sample_rate``; optionally cut or
-    zero-pad to ``seconds``."""
+    zero-pad to ``seconds`` (> 0).
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for a file that
+    is not audio, holds no samples, or is truncated (fewer frames than its header says).
+    """
     import librosa
     import soundfile as sf
 
+    _check_count(sample_rate, "sample_rate")
+    _check_seconds(seconds, sample_rate)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"sound file {str(path)!r} does not exist.")
     try:
-        wav, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as f:
+            rate, declared, log = f.samplerate, f.frames, f.extra_info
+            wav = f.read(dtype="float32", always_2d=True)
     except Exception as err:  # soundfile raises its own error type for unknown formats
         raise ValueError(
-            f"sound file {str(path)!r} is not an audio file soundfile can read (WAV, FLAC, OGG)."
+            f"sound file {str(path)!r} is not an audio file soundfile can read (WAV, FLAC, "
+            f"OGG), or it is damaged ({str(err).strip()})."
         ) from err
+    shortfall = _wav_shortfall(path) or _logged_shortfall(log, wav.shape[0] / rate)
+    if shortfall is None and wav.shape[0] < declared:
+        shortfall = declared / rate, wav.shape[0] / rate
+    if shortfall is not None:
+        raise ValueError(
+            f"sound file {str(path)!r} is truncated: its header says {shortfall[0]:.2f} s but "
+            f"it holds only {shortfall[1]:.2f} s (an interrupted download or copy?); "
+            "use a complete copy of the file."
+        )
     wav = wav.mean(axis=1)
     if wav.size == 0:
         raise ValueError(f"sound file {str(path)!r} holds no samples.")

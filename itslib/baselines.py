@@ -10,6 +10,16 @@ a single-channel canvas drawn by a small Fourier-feature network so that both
 experts find it likely: each step noises the canvas (through an expert's VAE when
 it is a latent model) at a random t in [20, 980], asks the expert for the noise, and
 pushes the canvas along w(t) (eps_hat - eps), w(t) = 1 - alpha_bar_t.
+
+**The right-edge band.** Both VAEs leave a dark band at the right edge of what they
+decode. Where the world crops it from the joint method's samples (``crop_right``, on in
+the real world: 32/1024 of the width, see :meth:`ImagesThatSound.finish`), the baselines
+crop their results the same way, so all methods are scored on the same canvas, as the
+paper's public code does (``crop_image`` in its imprint and SDS example configs).
+
+**The reader's own picture and recording** need no diffusion model:
+:func:`imprint_files` carves one into the other on Auffusion's canvas with nothing but
+the spectrogram arithmetic of :mod:`itslib.audio` and a vocoder.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from itslib import audio
+from itslib.audio import AUFFUSION, MelConfig
 from itslib.experts import Expert
 from itslib.pipeline import ImagesThatSound, make_scheduler
 from itslib.results import Result
@@ -37,35 +48,68 @@ def check_unit(value: float, name: str) -> None:
         raise ValueError(f"{name}={value} must be in [0, 1].")
 
 
+def right_band(width: int) -> int:
+    """Columns of the dark right-edge band the VAEs leave: 32 of every 1024 (rounded)."""
+    return round(width * 32 / 1024)
+
+
+def crop_band(picture: np.ndarray) -> np.ndarray:
+    """``picture`` (H, W) or (H, W, C) without its right-edge band (as the joint method's
+    :meth:`ImagesThatSound.finish` crops it)."""
+    return np.ascontiguousarray(picture[:, : picture.shape[1] - right_band(picture.shape[1])])
+
+
 def imprint(spectrogram: np.ndarray, picture: np.ndarray, strength: float = 0.5) -> np.ndarray:
     """Carve ``picture`` into ``spectrogram`` (both (H, W) in [0, 1]).
 
     ``picture`` may be (H, W, 3) colour: it is made gray by channel mean. White
-    leaves the sound as it is; black scales it by ``1 - strength``.
+    leaves the sound as it is; black scales it by ``1 - strength``. Raises
+    ``ValueError`` for NaN/infinite values or values outside [0, 1] (e.g. 0-255 pixels,
+    which would otherwise carve nothing at all).
     """
     check_unit(strength, "strength")
-    picture = np.asarray(picture, dtype=np.float32)
+    picture = audio.check_picture(picture, "picture")
+    spectrogram = audio.check_picture(spectrogram, "spectrogram")
     if picture.ndim == 3:
         picture = picture.mean(axis=-1)
-    spectrogram = np.asarray(spectrogram, dtype=np.float32)
     if picture.shape != spectrogram.shape:
         raise ValueError(
             f"picture shape {picture.shape} must match spectrogram shape {spectrogram.shape}."
         )
-    inverted = 1.0 - np.clip(picture, 0.0, 1.0)
+    inverted = 1.0 - picture
     return spectrogram * (1.0 - strength * inverted)
 
 
 def generate_alone(
-    expert: Expert, prompt: str, steps: int, guidance: float, seed: int, shape, scheduler="ddim"
+    expert: Expert,
+    prompt: str,
+    steps: int,
+    guidance: float,
+    seed: int,
+    shape,
+    scheduler="ddim",
+    latents: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One expert alone, as plain text-to-image diffusion: its decoded picture
-    (C, H, W) in [0, 1]."""
-    latents = torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=expert.dtype)
+    (C, H, W) in [0, 1]. It starts from ``latents`` when given, else from noise drawn
+    from a CPU generator seeded with ``seed``."""
+    if latents is None:
+        generator = torch.Generator().manual_seed(seed)
+        latents = torch.randn(shape, generator=generator, dtype=expert.dtype)
     term = Term(expert, prompt, guidance=guidance, weight=1.0)
     out = sample([term], make_scheduler(scheduler, expert.scheduler_config), latents, steps,
                  progress=False)  # fmt: skip
     return expert.decode(out.latents)[0]
+
+
+def starting_noises(seed: int, shape, image_dtype: torch.dtype, audio_dtype: torch.dtype):
+    """Imprint's two starting noises, two different draws from one CPU generator seeded
+    with ``seed``: the picture's first, then the spectrogram's (the paper's code draws
+    both, in that order, from one seeded generator)."""
+    generator = torch.Generator("cpu").manual_seed(seed)
+    image_noise = torch.randn(shape, generator=generator, dtype=image_dtype)
+    audio_noise = torch.randn(shape, generator=generator, dtype=audio_dtype)
+    return image_noise, audio_noise
 
 
 def imprint_baseline(
@@ -83,57 +127,208 @@ def imprint_baseline(
     height: int | None = None,
     width: int | None = None,
     vocoder: str | None = None,
+    crop_right: bool | None = None,
 ) -> Result:
     """The imprint baseline, with generated or the reader's own inputs.
 
-    The picture comes from ``picture`` ((H, W) in [0, 1], e.g. from
+    The picture comes from ``picture`` ((H, W) or (H, W, 3) in [0, 1], e.g. from
     :func:`itslib.audio.load_picture`) or is generated by the image expert from
     ``image_prompt`` (the paper: 50 DDIM steps, CFG 7.5); the spectrogram comes from
     ``sound`` (a waveform at the audio expert's rate) or is generated by the audio
     expert from ``audio_prompt`` (100 steps, CFG 7.5).
+
+    Noise: one CPU generator seeded with ``seed`` gives the picture's starting noise
+    first, then the spectrogram's, two different draws (as the paper's code does). Both
+    are drawn even when the picture is the reader's own, so a seed's spectrogram is the
+    same with a generated or a given picture.
+
+    ``crop_right`` (``None``: the pipeline's; on in the real world) drops the right
+    32/1024 of the width of the picture, the spectrogram, the log-mel and the waveform,
+    as the joint method's samples are cropped, so both are scored on the same canvas.
+    The band is a VAE artefact, so it is cropped only when something was generated:
+    with the reader's own picture *and* recording nothing went through a VAE, and the
+    whole canvas is kept (``params["crop_right"]`` records what was done).
     """
     check_unit(strength, "strength")
     if (picture is None) == (image_prompt is None):
         raise ValueError("give exactly one of image_prompt and picture.")
     if (sound is None) == (audio_prompt is None):
         raise ValueError("give exactly one of audio_prompt and sound.")
+    if picture is not None:
+        picture = audio.check_picture(picture, "picture")
+    if sound is not None:
+        sound = np.asarray(sound, dtype=np.float32)
+        if not np.all(np.isfinite(sound)):
+            raise ValueError("sound contains NaN or infinite values; clean the recording first.")
     start = time.perf_counter()
-    canvas = pipeline.settings("", "", height=height, width=width, vocoder=vocoder)
+    canvas = pipeline.settings("", "", height=height, width=width, vocoder=vocoder,
+                               crop_right=crop_right)  # fmt: skip
     height, width, vocoder = canvas.height, canvas.width, canvas.vocoder
-    shape = pipeline.latent_shape(height, width)
     mel = pipeline.audio_expert.mel
+    # Check the given inputs' sizes before any generation.
+    if picture is not None and picture.shape[:2] != (height, width):
+        raise ValueError(
+            f"picture {picture.shape[:2]} and the canvas ({height}, {width}) differ in size: "
+            f"load the picture with load_picture(path, {height}, {width})."
+        )
+    if sound is not None and (sound.ndim != 1 or mel.frames(sound.size) != width):
+        raise ValueError(
+            f"sound of shape {sound.shape} gives "
+            f"{mel.frames(sound.size) if sound.ndim == 1 else '?'} frames but the canvas is "
+            f"{width} frames wide: cut or pad the sound to {width * mel.hop_length} samples "
+            f"(load_audio(path, seconds={mel.seconds(width)}))."
+        )
+    shape = pipeline.latent_shape(height, width)
+    image_noise, audio_noise = starting_noises(seed, shape, pipeline.image_expert.dtype,
+                                               pipeline.audio_expert.dtype)  # fmt: skip
     if picture is None:
         made = generate_alone(pipeline.image_expert, image_prompt, image_steps, image_guidance,
-                              seed, shape)  # fmt: skip
-        picture = made.permute(1, 2, 0).numpy()
-    picture = np.asarray(picture, dtype=np.float32)
+                              seed, shape, latents=image_noise)  # fmt: skip
+        picture = made.expand(3, -1, -1).permute(1, 2, 0).numpy()  # gray models: 1 -> 3
     if picture.ndim == 2:
         picture = np.repeat(picture[..., None], 3, axis=2)
     if sound is None:
         spectrogram = generate_alone(pipeline.audio_expert, audio_prompt, audio_steps,
-                                     audio_guidance, seed, shape).mean(dim=0).numpy()  # fmt: skip
+                                     audio_guidance, seed, shape,
+                                     latents=audio_noise).mean(dim=0).numpy()  # fmt: skip
     else:
         spectrogram = audio.logmel_to_picture(audio.wav_to_logmel(sound, mel), mel)
-    if picture.shape[:2] != spectrogram.shape:
-        raise ValueError(
-            f"picture {picture.shape[:2]} and spectrogram {spectrogram.shape} differ in size: "
-            f"load the picture with load_picture(path, {spectrogram.shape[0]}, "
-            f"{spectrogram.shape[1]}) and cut the sound to {spectrogram.shape[1]} frames."
-        )
     carved = imprint(spectrogram, picture, strength)
+    cropped = bool(canvas.crop_right) and (image_prompt is not None or audio_prompt is not None)
+    if cropped:
+        picture, carved = crop_band(picture), crop_band(carved)
     logmel = audio.picture_to_logmel(carved, mel)
     params = {
         "method": "imprint", "image_prompt": image_prompt, "audio_prompt": audio_prompt,
         "strength": strength, "image_steps": image_steps, "image_guidance": image_guidance,
         "audio_steps": audio_steps, "audio_guidance": audio_guidance, "seed": seed,
-        "height": height, "width": width, "vocoder": vocoder, "world": pipeline.world,
-        "own_picture": image_prompt is None, "own_sound": audio_prompt is None,
-        "seconds": round(time.perf_counter() - start, 3),
+        "height": height, "width": width, "crop_right": cropped, "vocoder": vocoder,
+        "world": pipeline.world, "own_picture": image_prompt is None,
+        "own_sound": audio_prompt is None, "seconds": round(time.perf_counter() - start, 3),
     }  # fmt: skip
     return Result(
         image=picture, spectrogram=carved, logmel=logmel,
         waveform=pipeline.vocode(logmel, vocoder), sample_rate=mel.sample_rate,
         latents=None, params=params,
+    )  # fmt: skip
+
+
+def fit_recording(wav: np.ndarray, samples: int, sample_rate: int) -> np.ndarray:
+    """``wav`` cut or padded with silence to ``samples``, saying so in one printed line."""
+    have, want = wav.size / sample_rate, samples / sample_rate
+    length = f"{have:.1f}" if abs(have - want) >= 0.05 else f"{have:.3f}"  # 10.2 vs 10.24
+    if wav.size > samples:
+        print(f"the recording is {length} s: imprint uses its first {want:.2f} s.")
+        return wav[:samples]
+    if wav.size < samples:
+        print(f"the recording is {length} s: imprint pads it with silence to {want:.2f} s.")
+        return np.pad(wav, (0, samples - wav.size))
+    return wav
+
+
+def vocode_with(logmel: np.ndarray, mel: MelConfig, vocoder: nn.Module | None = None,
+                seed: int = 0, n_iter: int = 32) -> np.ndarray:  # fmt: skip
+    """Log-mel -> waveform: with ``vocoder`` (e.g. :class:`itslib.hifigan.HiFiGAN`) when
+    given, as :meth:`ImagesThatSound.vocode` does, else Griffin-Lim, peak-normalised."""
+    if vocoder is None:
+        wav = audio.griffin_lim(logmel, mel, n_iter=n_iter, seed=seed)
+        return audio.peak_normalize(wav, mel.peak)
+    param = next(vocoder.parameters())
+    with torch.inference_mode():
+        wav = vocoder(torch.from_numpy(logmel)[None].to(param.device, param.dtype))
+    return wav[0].float().cpu().numpy()
+
+
+def vocoder_name(vocoder: nn.Module | None) -> str:
+    """How :func:`vocode_with` plays a log-mel with ``vocoder``, for ``params``."""
+    from itslib.hifigan import HiFiGAN
+
+    if vocoder is None:
+        return "griffin-lim"
+    return "hifigan" if isinstance(vocoder, HiFiGAN) else type(vocoder).__name__
+
+
+def file_vocoder(vocoder: nn.Module | str | None, model: str | os.PathLike | None = None):
+    """The vocoder module for :func:`imprint_files`: ``None`` / ``"griffin-lim"`` -> None
+    (Griffin-Lim); ``"hifigan"`` -> Auffusion's HiFi-GAN alone from ``model`` (``None``:
+    ``ITSLIB_AUDIO_MODEL`` if set, else the hub's Auffusion), no diffusion model; a module
+    is used as it is."""
+    if vocoder is None or vocoder == "griffin-lim":
+        return None
+    if vocoder == "hifigan":
+        from itslib._hub import model_id
+        from itslib.hifigan import HiFiGAN
+
+        return HiFiGAN.from_pretrained(str(model or model_id("audio")), subfolder="vocoder")
+    if isinstance(vocoder, nn.Module):
+        return vocoder
+    raise ValueError(f"vocoder={vocoder!r} must be None, 'griffin-lim', 'hifigan' or a module.")
+
+
+def imprint_files(
+    picture_path: str | os.PathLike,
+    sound_path: str | os.PathLike,
+    strength: float = 0.5,
+    mel: MelConfig = AUFFUSION,
+    frames: int = 1024,
+    vocoder: nn.Module | str | None = None,
+    seed: int = 0,
+    n_iter: int = 32,
+    height: int | None = None,
+    width: int | None = None,
+    vocoder_model: str | os.PathLike | None = None,
+) -> Result:
+    """Imprint the reader's own picture file into their own recording, with no diffusion
+    model: it runs on any machine.
+
+    The canvas is Auffusion's: ``mel.n_mels`` (256) mel bins x ``frames`` (1024, i.e.
+    10.24 s at 100 frames a second). The picture is scaled to 256 rows keeping its
+    aspect ratio, then centre-cropped to ``frames`` columns or padded with white (which
+    carves nothing) (:func:`itslib.audio.load_picture`). The recording is resampled to
+    16 kHz and cut or padded with silence to the canvas, with a one-line printed notice
+    when it is. The carved spectrogram is played by ``vocoder``: a module (e.g.
+    :class:`itslib.hifigan.HiFiGAN`), ``"hifigan"`` to load Auffusion's HiFi-GAN alone
+    from ``vocoder_model`` (its ``vocoder/`` folder; the default Auffusion id), or
+    ``None`` / ``"griffin-lim"`` for Griffin-Lim (``n_iter`` iterations, phases from
+    ``seed``), which needs no weights at all.
+
+    ``height`` and ``width`` are the canvas as :func:`imprint_baseline` names it: ``width``
+    (when given) is ``frames``; ``height`` must be ``mel.n_mels``.
+
+    Nothing here went through a VAE, so there is no right-edge band and nothing is
+    cropped: the result keeps the whole canvas (``params["crop_right"]`` is False).
+    """
+    check_unit(strength, "strength")
+    frames = frames if width is None else width
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+        raise ValueError(f"frames={frames!r} must be a whole number >= 1.")
+    if height is not None and height != mel.n_mels:
+        raise ValueError(f"height={height}: the spectrogram has {mel.n_mels} mel bins, so the "
+                         f"picture is {mel.n_mels} rows high; leave height out.")  # fmt: skip
+    start = time.perf_counter()
+    picture = audio.load_picture(picture_path, mel.n_mels, frames, fill=1.0)
+    wav = audio.load_audio(sound_path, mel.sample_rate)
+    recording_seconds = wav.size / mel.sample_rate
+    vocoder = file_vocoder(vocoder, vocoder_model)
+    wav = fit_recording(wav, frames * mel.hop_length, mel.sample_rate)
+    spectrogram = audio.logmel_to_picture(audio.wav_to_logmel(wav, mel), mel)
+    carved = imprint(spectrogram, picture, strength)
+    logmel = audio.picture_to_logmel(carved, mel)
+    waveform = vocode_with(logmel, mel, vocoder, seed=seed, n_iter=n_iter)
+    params = {
+        "method": "imprint", "image_prompt": None, "audio_prompt": None,
+        "picture": str(picture_path), "sound": str(sound_path), "strength": strength,
+        "seed": seed, "height": mel.n_mels, "width": frames, "crop_right": False,
+        "vocoder": vocoder_name(vocoder),
+        "griffin_lim_iterations": n_iter if vocoder is None else None,
+        "world": None, "own_picture": True, "own_sound": True,
+        "recording_seconds": round(recording_seconds, 3),
+        "canvas_seconds": mel.seconds(frames), "mel": mel.to_dict(),
+        "seconds": round(time.perf_counter() - start, 3),
+    }  # fmt: skip
+    return Result(
+        image=np.repeat(picture[..., None], 3, axis=2), spectrogram=carved, logmel=logmel,
+        waveform=waveform, sample_rate=mel.sample_rate, latents=None, params=params,
     )  # fmt: skip
 
 
@@ -267,6 +462,7 @@ class SDSSettings:
     width: int | None = None
     snapshot_every: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    crop_right: bool | None = None  # None: the world's (on in the real world)
 
     def check(self) -> None:
         if self.steps < 1:
@@ -308,6 +504,12 @@ def sds_baseline(
 ) -> Result:
     """Optimise a Fourier-feature canvas with image and audio SDS; returns a Result.
 
+    The canvas is optimised at the full width; with ``settings.crop_right`` (``None``:
+    the pipeline's, on in the real world) the result (picture, spectrogram, log-mel,
+    waveform, snapshots) loses the right 32/1024 of the width, as the joint method's
+    samples do and as the paper's code crops its SDS results, so the methods are scored
+    on the same canvas. ``params`` records the settings actually used.
+
     ``image_expert`` provides the image loss (default: the pipeline's image expert,
     i.e. Stable Diffusion through its VAE, or DeepFloyd IF when passed one). The
     first ``audio_only_steps`` use the audio loss alone (the warm start). With
@@ -316,9 +518,12 @@ def sds_baseline(
     """
     settings = cap_loop(settings or SDSSettings())
     settings.check()
-    canvas_settings = pipeline.settings("", "", height=settings.height, width=settings.width,
-                                        vocoder=vocoder)  # fmt: skip
-    settings.height, settings.width = canvas_settings.height, canvas_settings.width
+    canvas_settings = pipeline.settings(
+        "", "", height=settings.height, width=settings.width, vocoder=vocoder,
+        crop_right=settings.crop_right,
+    )  # fmt: skip
+    settings = replace(settings, height=canvas_settings.height, width=canvas_settings.width,
+                       crop_right=bool(canvas_settings.crop_right))  # fmt: skip
     vocoder = canvas_settings.vocoder
     start = time.perf_counter()
     torch.manual_seed(settings.seed)
@@ -347,10 +552,13 @@ def sds_baseline(
         history.append(record)
         bar.set_postfix(record)
         if settings.snapshot_every and step % settings.snapshot_every == 0:
-            snapshots.append(picture.detach()[0, 0].float().cpu().numpy())
+            snapshot = picture.detach()[0, 0].float().cpu().numpy()
+            snapshots.append(crop_band(snapshot) if settings.crop_right else snapshot)
     canvas.eval()
     with torch.no_grad():
         final = canvas()[0, 0].float().cpu().numpy()
+    if settings.crop_right:  # the same canvas as the joint method's samples
+        final = crop_band(final)
     mel = pipeline.audio_expert.mel
     logmel = audio.picture_to_logmel(final, mel)
     params = asdict(settings) | {

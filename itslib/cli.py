@@ -1,24 +1,53 @@
 """Command line: ``python -m itslib <command> ...`` (or the ``itslib`` script).
 
 Commands: ``demo`` (no models), ``generate`` (the joint sampler), ``imprint`` and
-``sds`` (the baselines), ``colorize``, ``sweep`` (grids of samples, scored). Every
-command that writes samples puts sample k in ``OUT/sample_{k:03d}/`` and never
-overwrites one silently.
+``sds`` (the baselines), ``colorize``, ``sweep`` (grids of samples, scored),
+``evaluate`` (the paper's tables in miniature) and ``rehearse`` (random-weight copies of
+the real models). This is the only module that sees ``argparse``: every command checks
+its input here, before any model loads, and hands the library plain values. The
+``generate`` flags and their help come from :class:`itslib.settings.Settings`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
+import torch
+
+from itslib import audio, evaluate, sweep
 from itslib._hub import REAL_MODELS
 from itslib._io import ensure_writable_folder
+from itslib.baselines import imprint_baseline, imprint_files, sds_baseline
+from itslib.colorize import colorize_sample_folder, load_colorizer
+from itslib.demo import run_demo
+from itslib.experts import load_if_expert
+from itslib.methods import METHODS, make_method
+from itslib.mini.datasets import single_thread
+from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
+from itslib.rehearsal import export_lines, write_rehearsal
+from itslib.settings import Settings
+from itslib.worlds import World, load_world
 
-FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+DTYPES = {"auto": None, "fp16": torch.float16, "fp32": torch.float32}
 
 
-# --- shared pieces ----------------------------------------------------------------------
+class HelpFormatter(argparse.HelpFormatter):
+    """Prints a flag's default once, at the end of its help, and only when it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+            text += f" (default: {action.default})"
+        return text
+
+
+# --- flags shared by several commands, each declared once ----------------------------
 
 
 def real_model_help(role: str, what: str) -> str:
@@ -27,76 +56,99 @@ def real_model_help(role: str, what: str) -> str:
     return f"{what} (default: ${model.env} if set, else {model.hub_id})"
 
 
-def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", default="auto", choices=["auto", "real", "mini"],
-                   help="real: SD 1.5 + Auffusion; mini: the shipped miniature models; auto: "
-                   "$ITSLIB_WORLD if set, else real with a CUDA GPU (or when a model is "
-                   "named), else mini")  # fmt: skip
-    p.add_argument("--image-model", default=None,
-                   help=real_model_help("image", "SD 1.x hub id or local folder"))  # fmt: skip
-    p.add_argument("--audio-model", default=None,
-                   help=real_model_help("audio", "Auffusion hub id or local folder"))  # fmt: skip
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
-    p.add_argument(
-        "--dtype",
-        default="auto",
-        choices=["auto", "fp16", "fp32"],
-        help="auto: fp16 on CUDA, fp32 on CPU",
-    )
-    p.add_argument(
-        "--offload",
-        action="store_true",
-        help="keep text encoders and VAEs in CPU memory between uses (small GPUs)",
-    )
-    p.add_argument(
-        "--height",
-        type=int,
-        default=None,
-        help="pixels, a multiple of 8 (default: 256 real, 64 mini)",
-    )
-    p.add_argument(
-        "--width",
-        type=int,
-        default=None,
-        help="pixels, 100 per second, a multiple of 8 (default: 1024 real, 256 mini)",
-    )
-    p.add_argument("--vocoder", default=None, choices=["hifigan", "griffin-lim"],
-                   help="how the spectrogram becomes sound (default: hifigan if the audio "
-                   "model has one, else griffin-lim)")  # fmt: skip
-    p.add_argument("--seed", type=int, default=0, help="sample k uses seed + k")
-    p.add_argument("--num-samples", type=int, default=1, help="how many samples")
-    p.add_argument("--out", default=None, help="output folder (default: out/<command>)")
+def add_world_flags(p: argparse.ArgumentParser, models: bool = True) -> None:
+    """Which world, on which device, in which precision."""
+    if models:
+        p.add_argument("--models", default="auto", choices=["auto", "real", "mini"],
+                       help="real: SD 1.5 + Auffusion; mini: the shipped miniature models; "
+                       "auto: $ITSLIB_WORLD if set, else real with a CUDA GPU (or when a "
+                       "model is named), else mini")  # fmt: skip
+        p.add_argument("--image-model", help=real_model_help("image", "SD 1.x id or folder"))
+        p.add_argument("--audio-model", help=real_model_help("audio", "Auffusion id or folder"))
+        p.add_argument("--offload", action="store_true",
+                       help="keep text encoders and VAEs in CPU memory between uses")  # fmt: skip
+    p.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda if present)")
+    p.add_argument("--dtype", default="auto", choices=list(DTYPES),
+                   help="auto: fp16 on CUDA, fp32 on the CPU")  # fmt: skip
+
+
+def add_output_flags(p: argparse.ArgumentParser, samples: bool = True) -> None:
+    """Where the samples go; how many, from which seed."""
+    p.add_argument("--out", help="output folder (default: out/<command>)")
     p.add_argument("--overwrite", action="store_true", help="replace existing sample folders")
-    p.add_argument("--video", action="store_true", help="also write video.mp4 with a playhead")
+    if samples:
+        p.add_argument("--seed", type=int, default=0, help="sample k uses seed + k")
+        p.add_argument("--num-samples", type=int, default=1, help="how many samples")
+        p.add_argument("--video", action="store_true", help="also write video.mp4 with a playhead")
 
 
-def torch_dtype(name: str):
-    """The ``--dtype`` choice as a torch dtype (``None`` for auto: fp16 on CUDA, fp32 on CPU)."""
-    import torch
+def add_prompts(p: argparse.ArgumentParser, required: bool = True, note: str = "") -> None:
+    for name in ("image_prompt", "audio_prompt"):
+        field = Settings.__dataclass_fields__[name]
+        p.add_argument(f"--{name.replace('_', '-')}", required=required,
+                       help=field.metadata["help"] + note)  # fmt: skip
 
-    return {"auto": None, "fp16": torch.float16, "fp32": torch.float32}[name]
+
+def add_settings_flags(p: argparse.ArgumentParser, names: list[str] | None = None) -> None:
+    """One flag per :class:`Settings` field (or per name in ``names``): its type, choices,
+    help and default all come from the field. Left out, a flag is ``None``: the default."""
+    for field in dataclasses.fields(Settings):
+        if (names is None and not field.metadata["flag"]) or (names and field.name not in names):
+            continue
+        kind = type(field.default) if field.default is not None else str
+        if field.name in ("height", "width"):
+            kind = int
+        default = f" (default: {field.default!r})" if field.default is not None else ""
+        p.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=None,
+                       choices=field.metadata["choices"],
+                       help=field.metadata["help"] + default)  # fmt: skip
 
 
-def load_world(args: argparse.Namespace):
-    """The world the model flags choose, with its pipeline loaded."""
-    from itslib.worlds import load_world as load
+def given_settings(args: argparse.Namespace, names: list[str] | None = None) -> dict[str, Any]:
+    """The :class:`Settings` flags the reader gave (others stay the defaults)."""
+    names = names or Settings.names(flags_only=True)
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
+
+# --- checks before any model loads -----------------------------------------------------
+
+
+def check_device(args: argparse.Namespace) -> None:
+    """``--device`` and ``--dtype`` that this machine can honour, or a clear error."""
+    try:
+        device = torch.device(args.device) if args.device else None
+    except RuntimeError as err:
+        raise ValueError(f"--device {args.device!r} is not a device: use cpu, cuda or cuda:N.")\
+            from err  # fmt: skip
+    if device is not None and device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device}: this torch sees no CUDA GPU "
+                         "(torch.cuda.is_available() is False); use --device cpu or leave it out.")
+    on_cpu = (device or torch.device("cuda" if torch.cuda.is_available() else "cpu")).type == "cpu"
+    if args.dtype == "fp16" and on_cpu:
+        raise ValueError("--dtype fp16 runs only on a CUDA GPU here (half precision on the "
+                         "CPU is slow and unsupported by parts of diffusers); use --dtype fp32 "
+                         "or auto.")  # fmt: skip
+
+
+def world_from(args: argparse.Namespace) -> World:
+    """The world the flags choose, with its pipeline loaded."""
     models = args.models
     if models == "auto" and (args.image_model or args.audio_model):
         models = "real"
-    return load(models, image_model=args.image_model, audio_model=args.audio_model,
-                device=args.device, dtype=torch_dtype(args.dtype), offload=args.offload)
+    return load_world(models, image_model=args.image_model, audio_model=args.audio_model,
+                      device=args.device, dtype=DTYPES[args.dtype], offload=args.offload)
 
 
-def load_pipeline(args: argparse.Namespace):
-    return load_world(args).pipeline
+def out_folder(args: argparse.Namespace) -> str:
+    """``--out`` as given (an empty one is an error later), or ``out/<command>``."""
+    return f"out/{args.command}" if args.out is None else args.out
 
 
 def sample_folders(args: argparse.Namespace) -> list[Path]:
     """The sample folders to write; fails before any work if one exists."""
     if args.num_samples < 1:
         raise ValueError(f"--num-samples={args.num_samples} must be >= 1.")
-    out = ensure_writable_folder(args.out or f"out/{args.command}", name="--out")
+    out = ensure_writable_folder(out_folder(args), name="--out")
     folders = [out / f"sample_{k:03d}" for k in range(args.num_samples)]
     taken = [str(f) for f in folders if f.exists()]
     if taken and not args.overwrite:
@@ -111,122 +163,132 @@ def save(result, folder: Path, args: argparse.Namespace, **options) -> None:
     print(f"{folder}: {result.params['seconds']:.1f} s, seed {result.params['seed']}")
 
 
-# --- commands ---------------------------------------------------------------------------
+def done(folders: list[Path]) -> None:
+    print(f"Done: {len(folders)} sample(s) in {folders[0].parent}/ (each folder: image.png, "
+          "spectrogram.png, audio.wav, params.json).")  # fmt: skip
 
 
-def run_demo(args: argparse.Namespace) -> None:
-    from itslib.demo import run_demo as demo
+# --- commands ----------------------------------------------------------------------------
 
-    for name, path in demo(args.out, sound=args.sound, picture=args.picture).items():
+
+def run_demo_command(args: argparse.Namespace) -> None:
+    for name, path in run_demo(args.out, sound=args.sound, picture=args.picture,
+                               overwrite=args.overwrite).items():  # fmt: skip
         print(f"{name:>20}: {path}")
 
 
-GENERATE_SETTINGS = (
-    "negative_image_prompt", "negative_audio_prompt", "steps", "image_guidance",
-    "audio_guidance", "audio_weight", "image_start", "audio_start", "height", "width",
-    "scheduler", "vocoder", "strength",
-)  # fmt: skip
-
-
 def run_generate(args: argparse.Namespace) -> None:
-    from itslib import audio
-    from itslib.pipeline import Settings
-
-    # Check everything that can be checked before loading gigabytes of weights.
     if (args.image_prompt is None) != (args.audio_prompt is None):
         raise ValueError("give both --image-prompt and --audio-prompt, or neither (for the "
                          "world's first example pair).")  # fmt: skip
-    settings = {name: getattr(args, name) for name in GENERATE_SETTINGS}
-    settings["crop_right"] = False if args.no_crop else None
-    # (sizes and vocoder left to the world are stood in for by valid values here)
-    stand_ins = {"height": args.height or 8, "width": args.width or 8,
-                 "vocoder": args.vocoder or "griffin-lim"}  # fmt: skip
-    Settings(args.image_prompt or "", args.audio_prompt or "", **(settings | stand_ins)).check()
+    if args.init_picture and args.init_sound:
+        raise ValueError("give --init-picture or --init-sound, not both.")
+    settings = given_settings(args)
+    if args.no_crop:
+        settings["crop_right"] = False
+    init = "picture" if args.init_picture else "sound" if args.init_sound else None
+    for given, flag in ((args.init_picture, "--init-picture"), (args.init_sound, "--init-sound")):
+        if given and not Path(given).is_file():
+            raise FileNotFoundError(f"{flag} {given!r} does not exist.")
+    Settings(args.image_prompt or "", args.audio_prompt or "", init=init, **settings).check()
+    check_device(args)
     folders = sample_folders(args)
-    world = load_world(args)
+    world = world_from(args)
     pipeline = world.pipeline
     if args.image_prompt is None:
         args.image_prompt, args.audio_prompt = world.examples[0]
-        print(f"No prompts given: the {world.name} world's first example, "
-              f"--image-prompt {args.image_prompt!r} --audio-prompt {args.audio_prompt!r}.")
-    height, width = args.height or pipeline.canvas[0], args.width or pipeline.canvas[1]
-    init = {}
+        print(f"No prompts given: the {world.name} world's first example, --image-prompt "
+              f"{args.image_prompt!r} --audio-prompt {args.audio_prompt!r}.")  # fmt: skip
+    height = settings.get("height", pipeline.canvas[0])
+    width = settings.get("width", pipeline.canvas[1])
+    start = {}
     if args.init_picture:
-        init["init_picture"] = audio.load_picture(args.init_picture, height, width)
+        start["init_picture"] = audio.load_picture(args.init_picture, height, width)
     if args.init_sound:
         mel = pipeline.audio_expert.mel
-        init["init_sound"] = audio.load_audio(args.init_sound, mel.sample_rate,
-                                              seconds=mel.seconds(width))  # fmt: skip
+        start["init_sound"] = audio.load_audio(args.init_sound, mel.sample_rate,
+                                               seconds=mel.seconds(width))  # fmt: skip
     for k, folder in enumerate(folders):
         (result,) = pipeline(args.image_prompt, args.audio_prompt, seed=args.seed + k,
-                             **init, **settings)  # fmt: skip
+                             **start, **settings)  # fmt: skip
         save(result, folder, args, save_latents=args.save_latents)
-    print(f"Done: {len(folders)} image(s) that sound in {folders[0].parent}/ (each sample "
-          "folder: image.png, spectrogram.png, audio.wav, params.json).")  # fmt: skip
+    done(folders)
 
 
 def run_imprint(args: argparse.Namespace) -> None:
-    from itslib import audio
-    from itslib.baselines import check_unit, imprint_baseline
-
-    check_unit(args.strength, "--strength")
-    for given, name in ((args.picture, "--picture"), (args.sound, "--sound")):
+    if not (args.image_prompt or args.picture) or not (args.audio_prompt or args.sound):
+        raise ValueError("give --image-prompt or --picture, and --audio-prompt or --sound.")
+    for prompt, own, names in ((args.image_prompt, args.picture, "--image-prompt and --picture"),
+                               (args.audio_prompt, args.sound, "--audio-prompt and --sound")):
+        if prompt and own:
+            raise ValueError(f"give one of {names}, not both (the other would be ignored).")
+    for given, flag in ((args.picture, "--picture"), (args.sound, "--sound")):
         if given and not Path(given).is_file():
-            raise FileNotFoundError(f"{name} {given!r} does not exist.")
+            raise FileNotFoundError(f"{flag} {given!r} does not exist.")
+    method = make_method("imprint", **{k: v for k, v in {
+        "strength": args.strength, "vocoder": args.vocoder, "height": args.height,
+        "width": args.width}.items() if v is not None})  # fmt: skip
     folders = sample_folders(args)
-    pipeline = load_pipeline(args)
-    height, width = args.height or pipeline.canvas[0], args.width or pipeline.canvas[1]
-    mel = pipeline.audio_expert.mel
-    picture = audio.load_picture(args.picture, height, width, fill=1.0) if args.picture else None
-    sound = (
-        audio.load_audio(args.sound, mel.sample_rate, mel.seconds(width)) if args.sound else None
-    )
+    if args.picture and args.sound:  # the reader's own files: no diffusion model at all
+        result = imprint_files(args.picture, args.sound, seed=args.seed,
+                               vocoder_model=args.audio_model, **method.settings)
+        for folder in folders:
+            save(result, folder, args)
+        return done(folders)
+    check_device(args)
+    world = world_from(args)
+    mel, (height, width) = world.pipeline.audio_expert.mel, world.pipeline.canvas
+    height, width = args.height or height, args.width or width
+    own = {}
+    if args.picture:
+        own["picture"] = audio.load_picture(args.picture, height, width, fill=1.0)
+    if args.sound:
+        own["sound"] = audio.load_audio(args.sound, mel.sample_rate, mel.seconds(width))
     for k, folder in enumerate(folders):
-        result = imprint_baseline(
-            pipeline, args.image_prompt if picture is None else None,
-            args.audio_prompt if sound is None else None, picture, sound, args.strength,
-            seed=args.seed + k, height=height, width=width, vocoder=args.vocoder,
-        )  # fmt: skip
+        if own:
+            result = imprint_baseline(world.pipeline, args.image_prompt, args.audio_prompt,
+                                      seed=args.seed + k, **own, **method.settings)  # fmt: skip
+        else:
+            result = method.run(world, args.image_prompt, args.audio_prompt, seed=args.seed + k)
         save(result, folder, args)
+    done(folders)
+
+
+SDS_FLAGS = ("steps", "audio_only_steps", "lr", "image_weight", "audio_weight",
+             "image_guidance", "audio_guidance", "snapshot_every")  # fmt: skip
 
 
 def run_sds(args: argparse.Namespace) -> None:
-    from itslib.baselines import SDSSettings, sds_baseline
-
-    settings = SDSSettings(steps=args.steps, audio_only_steps=args.audio_only_steps, lr=args.lr,
-                           image_weight=args.image_weight, audio_weight=args.audio_weight,
-                           image_guidance=args.image_guidance, audio_guidance=args.audio_guidance,
-                           height=args.height, width=args.width,
-                           snapshot_every=args.snapshot_every)  # fmt: skip
-    settings.check()
+    settings = {k: getattr(args, k) for k in (*SDS_FLAGS, "height", "width", "vocoder")
+                if getattr(args, k) is not None}  # fmt: skip
+    method = make_method("sds", **settings)
+    check_device(args)
     folders = sample_folders(args)
-    pipeline = load_pipeline(args)
+    world = world_from(args)
     image_expert = None
     if args.image_sds == "if":  # the paper's: pixel-space IF stage I on 8 random crops
-        from itslib.experts import load_if_expert
-
-        image_expert = load_if_expert(args.if_model, pipeline.audio_expert.device,
-                                      pipeline.audio_expert.dtype)  # fmt: skip
-        settings.image_crops = 8
-        settings.crop_resize = image_expert.unet.config.sample_size
+        image_expert = load_if_expert(args.if_model, world.pipeline.audio_expert.device,
+                                      world.pipeline.audio_expert.dtype)  # fmt: skip
     for k, folder in enumerate(folders):
-        settings.seed = args.seed + k
-        result = sds_baseline(pipeline, args.image_prompt, args.audio_prompt, settings,
+        resolved = method.resolve(world, seed=args.seed + k)
+        if image_expert is not None:
+            resolved = dataclasses.replace(resolved, image_crops=8,
+                                           crop_resize=image_expert.unet.config.sample_size)
+        result = sds_baseline(world.pipeline, args.image_prompt, args.audio_prompt, resolved,
                               image_expert=image_expert, vocoder=args.vocoder)  # fmt: skip
         save(result, folder, args)
+    done(folders)
 
 
 def run_colorize(args: argparse.Namespace) -> None:
-
-    from itslib.colorize import colorize_sample_folder, load_colorizer
-
     folders = [Path(f) for f in args.folders]
     for folder in folders:
         if not (folder / "spectrogram.png").is_file():
             raise FileNotFoundError(f"{folder} is not a sample folder (no spectrogram.png).")
-    dtype = torch_dtype(args.dtype)
+    check_device(args)
     colorizer = load_colorizer(args.stage1_model, args.stage2_model, device=args.device,
-                               dtype=dtype, offload=False if args.no_offload else None)  # fmt: skip
+                               dtype=DTYPES[args.dtype],
+                               offload=False if args.no_offload else None)  # fmt: skip
     for folder in folders:
         path = colorize_sample_folder(folder, image_prompt=args.prompt, video=args.video,
                                       colorizer=colorizer, steps=args.steps,
@@ -235,30 +297,28 @@ def run_colorize(args: argparse.Namespace) -> None:
         print(path)
 
 
-# --- the parser -------------------------------------------------------------------------
-
-
 def run_sweep(args: argparse.Namespace) -> None:
-    import time
-
-    import torch
-
-    from itslib import sweep
-
+    if args.seeds < 1:
+        raise ValueError(f"--seeds={args.seeds} must be >= 1.")
+    if args.pairs is not None and args.pairs < 1:
+        raise ValueError(f"--pairs={args.pairs} must be >= 1 (or left out for all).")
+    variants = sweep.make_variants(args.methods, sweep.parse_settings(args.set or []))
+    check_device(args)
     index, count, barrier = sweep.distributed_state()
     if count > 1 and torch.cuda.is_available():
         args.device = args.device or f"cuda:{torch.cuda.current_device()}"
-    out = ensure_writable_folder(args.out or "out/sweep", name="--out")
-    seeds = list(range(args.seed, args.seed + args.seeds))
-    world = load_world(args)
-    pairs = sweep.load_prompt_pairs(args.prompts, world.examples)[: args.pairs]
-    variants = sweep.make_variants(args.methods, sweep.parse_settings(args.set or []))
-    jobs = sweep.make_jobs(variants, pairs, seeds)
+    out = ensure_writable_folder(out_folder(args), name="--out")
+    world = world_from(args)
+    pairs = sweep.load_prompt_pairs(args.prompts, world.examples)
+    if args.pairs is not None and args.pairs > len(pairs):
+        raise ValueError(f"--pairs={args.pairs} but {args.prompts} has {len(pairs)} pairs.")
+    jobs = sweep.make_jobs(variants, pairs[: args.pairs],
+                           list(range(args.seed, args.seed + args.seeds)))  # fmt: skip
     judges = None if args.judges == "none" else world.load_judges(args.device)
     defaults = {k: v for k, v in {"vocoder": args.vocoder, "height": args.height,
                                   "width": args.width}.items() if v is not None}  # fmt: skip
     tic = time.perf_counter()
-    made = sweep.run_sweep(world.pipeline, jobs, out, defaults, judges, not args.no_samples,
+    made = sweep.run_sweep(world, jobs, out, defaults, judges, not args.no_samples,
                            index, count)  # fmt: skip
     print(f"[process {index + 1}/{count}] {len(made)} new samples in "
           f"{time.perf_counter() - tic:.0f} s")  # fmt: skip
@@ -270,9 +330,53 @@ def run_sweep(args: argparse.Namespace) -> None:
         print(f"{len(rows)} of {len(jobs)} samples in {out / 'results.csv'}")
 
 
-def run_rehearse(args: argparse.Namespace) -> None:
-    from itslib.rehearsal import export_lines, write_rehearsal
+def run_evaluate(args: argparse.Namespace) -> None:
+    total = len(evaluate.class_pairs(PICTURE_CLASSES, SOUND_CLASSES))
+    for flag, value, low, high in (("--seeds", args.seeds, 1, None),
+                                   ("--pairs", args.pairs, 1, total),
+                                   ("--sds-pairs", args.sds_pairs, 1, total),
+                                   ("--steps", args.steps, 1, None),
+                                   ("--sds-steps", args.sds_steps, 1, None)):  # fmt: skip
+        if value is not None and (value < low or (high is not None and value > high)):
+            bounds = f"in {low}..{high}" if high else f">= {low}"
+            raise ValueError(f"{flag}={value} must be {bounds} (the miniature world has "
+                             f"{total} class pairs).")  # fmt: skip
+    if args.weights is not None and not Path(args.weights).is_dir():
+        raise FileNotFoundError(f"--weights {args.weights!r} is not a folder of miniature "
+                                "weights (python -m itslib.mini.train --out DIR writes one).")
+    tables = list(evaluate.TABLES) if args.table == "all" else [args.table]
+    for table in tables:
+        evaluate.check_variants(table, args.variants)
+    index, count, barrier = sweep.distributed_state()
+    if count > 1:
+        single_thread()  # torch and BLAS: two busy processes on two cores oversubscribe
+    world = load_world("mini", mini_folder=args.weights)
+    if args.grid:
+        print(evaluate.joint_grid(world, Path(args.grid), args.steps, args.guidance))
+        return
+    plan = evaluate.QUICK_PLAN if args.table == "all" else evaluate.FULL_PLAN
+    start = time.perf_counter()
+    for table in tables:
+        rows = evaluate.evaluate(
+            world, table, Path(args.out), Path(args.work), seeds=args.seeds or plan["seeds"],
+            steps=args.steps, guidance=args.guidance, sds_steps=args.sds_steps,
+            pairs=args.pairs or plan["pairs"], sds_pairs=args.sds_pairs or plan["sds_pairs"],
+            variants=args.variants, process_index=index, num_processes=count, barrier=barrier,
+        )  # fmt: skip
+        if index == 0:
+            print(f"## {table} ({len(rows)} samples)\n")
+            print((Path(args.out) / f"{table}.md").read_text())
+    if index == 0 and "steps" in tables:
+        summary = json.loads((Path(args.out) / "steps.json").read_text())["summary"]
+        if "DDIM 100" in {line["variant"] for line in summary}:
+            best = evaluate.cheapest_within(summary)
+            print(f"cheapest within the intervals of DDIM 100: {best['variant']}, "
+                  f"{best['evaluation_speedup']:.1f}x fewer UNet evaluations, "
+                  f"{best['seconds_speedup']:.1f}x faster\n")  # fmt: skip
+    print(f"{time.perf_counter() - start:.0f} s in all")
 
+
+def run_rehearse(args: argparse.Namespace) -> None:
     env = write_rehearsal(args.folder)
     if not args.quiet:
         print(f"# Random-weight copies of every real model, in the hub's layouts, under "
@@ -281,199 +385,166 @@ def run_rehearse(args: argparse.Namespace) -> None:
     print(export_lines(env))
 
 
-def add_prompts(p: argparse.ArgumentParser, required: bool = True) -> None:
-    example = "" if required else "; with neither prompt, the world's first example pair"
-    p.add_argument("--image-prompt", required=required,
-                   help=f"what it should look like (mini world: a picture class name{example})")
-    p.add_argument("--audio-prompt", required=required,
-                   help=f"what it should sound like (mini world: a sound class name{example})")
+# --- the parser, one function per command ----------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="itslib", formatter_class=FORMATTER,
-        description="Images that sound: spectrograms that look like a picture and sound "
-        "like a sound (Chen, Geng, Owens 2024).",
-    )  # fmt: skip
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def command(commands, name: str, run, help: str, description: str | None = None):
+    p = commands.add_parser(name, help=help, description=description or help,
+                            formatter_class=HelpFormatter)  # fmt: skip
+    p.set_defaults(run=run)
+    return p
 
-    p = commands.add_parser(
-        "demo",
-        formatter_class=FORMATTER,
-        help="draw a sound as an Auffusion spectrogram and play it back",
-    )
+
+def demo_parser(commands) -> None:
+    p = command(commands, "demo", run_demo_command,
+                "draw a sound as an Auffusion spectrogram and play it back (no models)")
     p.add_argument("--out", default="out/demo", help="folder to write the files into")
-    p.add_argument("--sound", default=None, help="an audio file to use instead of the example")
-    p.add_argument("--picture", default=None, help="also play this image file as a sound")
-    p.set_defaults(run=run_demo)
+    p.add_argument("--sound", help="an audio file to use instead of the example")
+    p.add_argument("--picture", help="also play this image file as a sound")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
 
-    p = commands.add_parser(
-        "generate", formatter_class=FORMATTER,
-        help="make images that sound from an image prompt and an audio prompt",
-        description="Denoise one latent with an image and an audio diffusion model at once. "
-        "Sample k goes to OUT/sample_{k:03d}/ with image.png, spectrogram.png, audio.wav, "
-        "params.json.",
-    )  # fmt: skip
-    add_prompts(p, required=False)
-    p.add_argument("--negative-image-prompt", default="", help="image expert's unconditional text")
-    p.add_argument("--negative-audio-prompt", default="", help="audio expert's unconditional text")
-    p.add_argument("--steps", type=int, default=100, help="denoising steps")
-    p.add_argument("--image-guidance", type=float, default=10.0, help="image CFG scale (>= 0)")
-    p.add_argument("--audio-guidance", type=float, default=10.0, help="audio CFG scale (>= 0)")
-    p.add_argument(
-        "--audio-weight",
-        type=float,
-        default=0.5,
-        help="audio expert's weight in [0, 1]; the image expert gets 1 - it",
-    )
-    p.add_argument(
-        "--image-start",
-        type=float,
-        default=0.1,
-        help="share of steps in [0, 1) before the image expert joins",
-    )
-    p.add_argument(
-        "--audio-start",
-        type=float,
-        default=0.0,
-        help="share of steps in [0, 1) before the audio expert joins",
-    )
-    p.add_argument("--scheduler", default="ddim", choices=["ddim", "dpm++", "dpm++sde", "euler",
-                   "pndm"], help="diffusers scheduler")  # fmt: skip
-    p.add_argument("--init-picture", default=None, help="start from this picture file")
-    p.add_argument("--init-sound", default=None, help="start from this recording")
-    p.add_argument(
-        "--strength",
-        type=float,
-        default=1.0,
-        help="with --init-*: how much noise in (0, 1]; 1 ignores the init",
-    )
-    p.add_argument(
-        "--no-crop",
-        action="store_true",
-        help="keep the right-edge 32/1024 of the width (real world crops it)",
-    )
+
+def generate_parser(commands) -> None:
+    p = command(commands, "generate", run_generate,
+                "make images that sound from an image prompt and an audio prompt",
+                "Denoise one latent with an image and an audio diffusion model at once. Sample "
+                "k goes to OUT/sample_{k:03d}/ with image.png, spectrogram.png, audio.wav, "
+                "params.json. The defaults are the paper's.")  # fmt: skip
+    add_prompts(p, required=False, note="; with neither prompt, the world's first example")
+    add_settings_flags(p)
+    p.add_argument("--init-picture", help="start from this picture file (with --strength)")
+    p.add_argument("--init-sound", help="start from this recording (with --strength)")
+    p.add_argument("--no-crop", action="store_true",
+                   help="keep the right-edge 32/1024 of the width (the real world crops it)")
     p.add_argument("--save-latents", action="store_true", help="also write latents.npy")
-    add_model_options(p)
-    p.set_defaults(run=run_generate)
+    add_output_flags(p)
+    add_world_flags(p)
 
-    p = commands.add_parser(
-        "imprint", formatter_class=FORMATTER,
-        help="baseline: carve a picture into a spectrogram (generated or your own files)",
-        description="spectrogram * (1 - strength * (1 - gray picture)), then the vocoder.",
-    )  # fmt: skip
+
+def imprint_parser(commands) -> None:
+    p = command(commands, "imprint", run_imprint,
+                "baseline: carve a picture into a spectrogram (generated or your own files)",
+                "spectrogram * (1 - strength * (1 - gray picture)), then the vocoder. With "
+                "--picture and --sound no model loads: the real 256 x 1024 canvas.")
     add_prompts(p, required=False)
-    p.add_argument("--picture", default=None, help="your own picture file (instead of a prompt)")
-    p.add_argument("--sound", default=None, help="your own audio file (instead of a prompt)")
-    p.add_argument("--strength", type=float, default=0.5, help="how deep to carve, in [0, 1]")
-    add_model_options(p)
-    p.set_defaults(run=run_imprint)
+    p.add_argument("--picture", help="your own picture file (instead of --image-prompt)")
+    p.add_argument("--sound", help="your own recording (instead of --audio-prompt)")
+    p.add_argument("--strength", type=float, help="how deep to carve, in [0, 1] (default: 0.5)")
+    add_settings_flags(p, ["height", "width", "vocoder"])
+    add_output_flags(p)
+    add_world_flags(p)
 
-    p = commands.add_parser(
-        "sds", formatter_class=FORMATTER,
-        help="baseline: optimise a canvas with image and audio score distillation",
-    )  # fmt: skip
+
+def sds_parser(commands) -> None:
+    p = command(commands, "sds", run_sds,
+                "baseline: optimise a canvas with image and audio score distillation",
+                "Defaults are the world's: the paper's 40,000 steps in the real world, 300 in "
+                "the miniature one.")  # fmt: skip
     add_prompts(p)
-    p.add_argument("--steps", type=int, default=40_000, help="optimisation steps")
-    p.add_argument("--audio-only-steps", type=int, default=5_000, help="audio-only warm start")
-    p.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate")
-    p.add_argument("--image-weight", type=float, default=0.4, help="image SDS weight")
-    p.add_argument("--audio-weight", type=float, default=1.0, help="audio SDS weight")
-    p.add_argument("--image-guidance", type=float, default=80.0, help="image CFG scale")
-    p.add_argument("--audio-guidance", type=float, default=10.0, help="audio CFG scale")
-    p.add_argument("--snapshot-every", type=int, default=0, help="keep the canvas every N steps")
+    for name in SDS_FLAGS:
+        kind = int if name.endswith("steps") or name == "snapshot_every" else float
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind,
+                       help=f"SDSSettings.{name} (default: the world's)")
+    add_settings_flags(p, ["height", "width", "vocoder"])
     p.add_argument("--image-sds", default="sd", choices=["sd", "if"],
                    help="sd: the image expert through its VAE (fits a free Colab GPU); if: "
                    "the paper's pixel-space DeepFloyd IF stage I on 8 crops (gated, bigger)")
-    p.add_argument("--if-model", default=None,
-                   help=real_model_help("if_stage1", "IF stage I id or folder"))  # fmt: skip
-    add_model_options(p)
-    p.set_defaults(run=run_sds)
+    p.add_argument("--if-model", help=real_model_help("if_stage1", "IF stage I id or folder"))
+    add_output_flags(p)
+    add_world_flags(p)
 
-    p = commands.add_parser(
-        "colorize", formatter_class=FORMATTER,
-        help="colour a sample's spectrogram with DeepFloyd IF, keeping its grayscale (GPU)",
-        description="Factorized-diffusion colorization: writes color.png next to each sample; "
-        "its channel mean equals the spectrogram, so it plays as the same sound. DeepFloyd IF "
-        "is gated: accept its licence on the hub and log in first.",
-    )  # fmt: skip
+
+def colorize_parser(commands) -> None:
+    p = command(commands, "colorize", run_colorize,
+                "colour a sample's spectrogram with DeepFloyd IF, keeping its grayscale (GPU)",
+                "Factorized-diffusion colorization: writes color.png next to each sample; its "
+                "channel mean equals the spectrogram, so it plays as the same sound. DeepFloyd "
+                "IF is gated: accept its licence on the hub and log in first.")  # fmt: skip
     p.add_argument("folders", nargs="+", help="sample folders (with spectrogram.png)")
-    p.add_argument(
-        "--prompt", default=None, help="image prompt (default: the one in the folder's params.json)"
-    )
+    p.add_argument("--prompt", help="image prompt (default: the one in the folder's params.json)")
     p.add_argument("--steps", type=int, default=30, help="stage I denoising steps")
     p.add_argument("--guidance", type=float, default=10.0, help="CFG scale")
     p.add_argument("--start-step", type=int, default=7, help="start at this step, in [0, steps)")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
-    p.add_argument("--stage1-model", default=None,
-                   help=real_model_help("if_stage1", "IF stage I id or folder"))  # fmt: skip
-    p.add_argument("--stage2-model", default=None,
-                   help=real_model_help("if_stage2", "IF stage II id or folder"))  # fmt: skip
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
-    p.add_argument(
-        "--dtype",
-        default="auto",
-        choices=["auto", "fp16", "fp32"],
-        help="auto: fp16 on CUDA, fp32 on CPU",
-    )
+    p.add_argument("--stage1-model", help=real_model_help("if_stage1", "IF stage I id or folder"))
+    p.add_argument("--stage2-model", help=real_model_help("if_stage2", "IF stage II id or folder"))
     p.add_argument("--no-offload", action="store_true", help="keep IF on the GPU (big GPUs)")
-    p.add_argument(
-        "--video",
-        action="store_true",
-        help="also write video_color.mp4: the colour picture with a playhead",
-    )
-    p.set_defaults(run=run_colorize)
+    p.add_argument("--video", action="store_true", help="also write video_color.mp4")
+    add_world_flags(p, models=False)
 
-    from itslib.sweep import METHODS, prompt_set_names
 
-    p = commands.add_parser(
-        "sweep", formatter_class=FORMATTER,
-        help="prompt pairs x seeds x methods x settings, scored, into one table (resumable)",
-        description="Writes OUT/samples/<variant>/sample_p<pair>_s<seed>/, OUT/rows/ and the "
-        "merged OUT/results.csv and OUT/results.md; finished samples are skipped on a rerun. "
-        "Split it over GPUs or processes with `accelerate launch --num_processes N -m itslib "
-        "sweep ...`.",
-    )  # fmt: skip
-    p.add_argument(
-        "--prompts",
-        default="examples",
-        help=f"a prompt set ({', '.join(prompt_set_names())}) or a JSON file",
-    )
-    p.add_argument("--pairs", type=int, default=None, help="only the first N prompt pairs")
-    p.add_argument("--methods", nargs="+", default=["joint"], choices=METHODS,
+def sweep_parser(commands) -> None:
+    p = command(commands, "sweep", run_sweep,
+                "prompt pairs x seeds x methods x settings, scored, into one table (resumable)",
+                "Writes OUT/samples/<variant>/sample_p<pair>_s<seed>/, OUT/rows/ and the merged "
+                "OUT/results.csv and OUT/results.md; finished samples are skipped on a rerun. "
+                "Split it over GPUs or processes with `accelerate launch --num_processes N -m "
+                "itslib sweep ...`.")  # fmt: skip
+    p.add_argument("--prompts", default="examples",
+                   help=f"a prompt set ({', '.join(sweep.prompt_set_names())}) or a JSON file")
+    p.add_argument("--pairs", type=int, help="only the first N prompt pairs (default: all)")
+    p.add_argument("--methods", nargs="+", default=["joint"], choices=list(METHODS),
                    help="methods to compare")  # fmt: skip
     p.add_argument("--seeds", type=int, default=1, help="seeds per pair: --seed .. --seed+N-1")
     p.add_argument("--set", action="append", metavar="NAME=V1,V2",
                    help="a setting and its values, e.g. steps=25,50 or image_start=0,0.1; "
                    "repeat for a grid (names as in generate, with _)")  # fmt: skip
     p.add_argument("--judges", default="world", choices=["world", "none"],
-                   help="world: the world's own (CLIP + CLAP, or the miniature judges)")
+                   help="world: its own (CLIP + CLAP, or the miniature judges)")
     p.add_argument("--no-samples", action="store_true", help="keep only the score rows")
-    add_model_options(p)
-    p.set_defaults(run=run_sweep)
+    add_settings_flags(p, ["height", "width", "vocoder"])
+    add_output_flags(p, samples=False)
+    p.add_argument("--seed", type=int, default=0, help="the first seed")
+    add_world_flags(p)
 
-    p = commands.add_parser(
-        "rehearse", formatter_class=FORMATTER,
-        help="write random-weight copies of every real model and print the exports that use them",
-        description="Writes SD 1.5, Auffusion (with its vocoder), CLIP, CLAP and DeepFloyd IF "
-        "stage I/II, tiny and with random weights, each in its hub repository's layout, under "
-        "FOLDER; prints the ITSLIB_* export lines that point the real world at them (and cap "
-        "SDS's loop). Used by CI to run every chapter's Colab path on a CPU.",
-    )  # fmt: skip
+
+def evaluate_parser(commands) -> None:
+    p = command(commands, "evaluate", run_evaluate,
+                "the paper's tables in miniature: every class pair, scored by the judges",
+                evaluate.__doc__.split("\n\n")[0])  # fmt: skip
+    p.add_argument("--table", choices=[*evaluate.TABLES, "all"], default="all",
+                   help="all: the three tables with the 15-minute plan")
+    p.add_argument("--variants", nargs="+", help="only these rows of the table(s)")
+    p.add_argument("--seeds", type=int, help="seeds per class pair (default: 1)")
+    p.add_argument("--pairs", type=int,
+                   help="a balanced prefix of the 64 class pairs (default: 16 for all, else 64)")
+    p.add_argument("--sds-pairs", type=int, help="SDS on only the first N pairs (default: 4 or 8)")
+    p.add_argument("--steps", type=int, default=25, help="DDIM steps per sample")
+    p.add_argument("--guidance", type=float, default=7.5, help="both guidance scales")
+    p.add_argument("--sds-steps", type=int, default=100, help="SDS optimisation steps")
+    p.add_argument("--weights", help="a folder of miniature weights (default: the shipped ones)")
+    p.add_argument("--out", default="itslib/mini/results", help="where the tables go")
+    p.add_argument("--work", default="out/evaluate", help="samples' score rows (to resume)")
+    p.add_argument("--grid", metavar="PNG", help="instead: one joint sample per class pair")
+
+
+def rehearse_parser(commands) -> None:
+    p = command(commands, "rehearse", run_rehearse,
+                "write random-weight copies of every real model, print the exports that use them",
+                "Writes SD 1.5, Auffusion (with its vocoder), CLIP, CLAP and DeepFloyd IF stage "
+                "I/II, tiny and with random weights, each in its hub repository's layout, under "
+                "FOLDER; prints the ITSLIB_* export lines that point the real world at them "
+                "(and cap SDS's loop). CI runs every chapter's Colab path on them.")
     p.add_argument("folder", help="where to write the models (reused if already complete)")
     p.add_argument("--quiet", action="store_true", help="print only the export lines")
-    p.set_defaults(run=run_rehearse)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="itslib", formatter_class=HelpFormatter,
+        description="Images that sound: spectrograms that look like a picture and sound "
+        "like a sound (Chen, Geng, Owens 2024).",
+    )  # fmt: skip
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (demo_parser, generate_parser, imprint_parser, sds_parser, colorize_parser,
+                sweep_parser, evaluate_parser, rehearse_parser):  # fmt: skip
+        add(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 with a one-line message on bad input)."""
     args = build_parser().parse_args(argv)
-    if args.command == "imprint":
-        if not (args.image_prompt or args.picture) or not (args.audio_prompt or args.sound):
-            print("itslib imprint: error: give --image-prompt or --picture, and --audio-prompt "
-                  "or --sound.", file=sys.stderr)  # fmt: skip
-            return 2
     try:
         args.run(args)
     except (ValueError, FileNotFoundError) as err:

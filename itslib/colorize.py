@@ -223,11 +223,18 @@ def _guided(unet_out: torch.Tensor, guidance: float, scheduler: Any) -> torch.Te
     return noise
 
 
-def _noised_gray(scheduler: Any, gray: torch.Tensor, noise_gray: torch.Tensor, t) -> torch.Tensor:
+def _noised_gray(scheduler: Any, gray: torch.Tensor, noise_gray: torch.Tensor | None, t):
     """The spectrogram at the noise level of timestep ``t`` (``t < 0``: clean)."""
     if int(t) < 0:
         return gray
     return scheduler.add_noise(gray, noise_gray, torch.tensor([int(t)], device=gray.device))
+
+
+def _gray_noise(gray: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A fresh draw of the grayscale part of colour noise for ``gray`` (1, 1, h, w): the
+    channel mean of 3 independent standard normals (std 1/sqrt(3)), drawn on the CPU."""
+    noise = torch.randn((1, 3, *gray.shape[-2:]), generator=generator)
+    return mean_c(noise).to(gray.device, gray.dtype)
 
 
 def _denoise(
@@ -235,7 +242,7 @@ def _denoise(
     scheduler: Any,
     x: torch.Tensor,
     gray: torch.Tensor,
-    noise_gray: torch.Tensor,
+    start_noise_gray: torch.Tensor,
     timesteps: torch.Tensor,
     embeddings: torch.Tensor,
     guidance: float,
@@ -246,10 +253,14 @@ def _denoise(
     """The Factorized Diffusion loop: denoise ``x`` (1, 3, h, w) in [-1, 1] space over
     ``timesteps``, holding its grayscale part at ``gray`` noised to each step's level.
 
+    The first step's gray part is noised with ``start_noise_gray`` (the grayscale part
+    of the noise ``x`` started from, so the start picture is left as it is); every later
+    step's with a fresh draw from ``generator``, as the paper's code does.
+
     Stage II passes ``condition`` (the noised upscaled stage I picture, concatenated
     to the input channels) and ``noise_level`` (its class label).
     """
-    x = replace_gray(x, _noised_gray(scheduler, gray, noise_gray, timesteps[0]))
+    x = replace_gray(x, _noised_gray(scheduler, gray, start_noise_gray, timesteps[0]))
     for t in timesteps:
         model_in = x if condition is None else torch.cat([x, condition], dim=1)
         model_in = scheduler.scale_model_input(torch.cat([model_in, model_in]), t)
@@ -259,7 +270,8 @@ def _denoise(
         )[0]
         x = scheduler.step(_guided(out, guidance, scheduler), t, x, generator=generator)[0]
         level = scheduler.previous_timestep(t)  # x is now at this step's level (-1: clean)
-        x = replace_gray(x, _noised_gray(scheduler, gray, noise_gray, level))
+        fresh = _gray_noise(gray, generator) if int(level) >= 0 else None
+        x = replace_gray(x, _noised_gray(scheduler, gray, fresh, level))
     return x
 
 
@@ -273,7 +285,7 @@ def colorize(
     seed: int = 0,
     negative_prompt: str = "",
     stage2_steps: int | None = None,
-    noise_level: int = 250,
+    noise_level: int = 50,
     template: str | None = PROMPT_TEMPLATE,
     colorizer: Colorizer | None = None,
 ) -> np.ndarray:
@@ -289,7 +301,9 @@ def colorize(
             begins at the gray picture noised to that step's level (0: pure noise).
         seed: all randomness (noise, sampler) comes from this seed.
         stage2_steps: stage II steps (default ``steps``), from pure noise as IF does.
-        noise_level: noise added to the upscaled stage I picture stage II sees (IF's 250).
+        noise_level: noise added to the upscaled stage I picture stage II sees: 50, the
+            paper's code's value (diffusers' IF super-resolution pipeline uses 250; less
+            noise there makes stage II follow stage I's colours more closely).
         colorizer: loaded models (:func:`load_colorizer`); loaded now if ``None``.
 
     Returns:
@@ -323,11 +337,11 @@ def colorize(
     scheduler.set_timesteps(steps, device=device)
     timesteps = scheduler.timesteps[start_step:]
     noise = torch.randn((1, 3, height // 4, width // 4), generator=generator).to(device)
-    # One noise realisation serves both the start picture and every projection. Its
-    # channel mean is the grayscale part of isotropic noise (std 1/sqrt(3), not 1), so
-    # the projected gray part is exactly what noising a colour picture would give, and
-    # it follows one consistent trajectory the model can explain step after step
-    # (fresh noise each step would make the gray part jump and look like structure).
+    # The start picture is the gray picture noised to step `start_step`, its own noise
+    # giving the first step's gray part. Every later step's gray part is noised with a
+    # fresh draw, as in the paper's code (its samplers draw new noise for the fixed
+    # grayscale component at every step). Each draw is the channel mean of colour noise
+    # (std 1/sqrt(3)): the grayscale part noising a colour picture would give.
     x = scheduler.add_noise(gray_small.expand(1, 3, -1, -1), noise, timesteps[:1])
     x = _denoise(pipe1.unet, scheduler, x, gray_small, mean_c(noise), timesteps,
                  embeddings, guidance, generator)  # fmt: skip

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from itslib import audio
-from itslib._io import ensure_writable_folder, write_png
+from itslib._io import check_output_folder, staged_folder, write_png
 
 
 def example_sound(seconds: float = 4.0, sample_rate: int = 16000) -> np.ndarray:
@@ -34,27 +35,43 @@ def run_demo(
     out: str | os.PathLike,
     sound: str | os.PathLike | None = None,
     picture: str | os.PathLike | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Path]:
-    """Write the demo's files into ``out`` and return their paths.
+    """Write the demo's files into the folder ``out`` and return their paths.
 
     - ``spectrogram.png``: the Auffusion spectrogram picture of a sound (the example
       sound, or the file ``sound``), low frequencies at the bottom;
     - ``audio.wav``: that picture played back through Griffin-Lim;
     - with ``picture``: ``picture_spectrogram.png`` and ``picture_sound.wav``, the
       picture file played as a sound (the naive spectrogram art).
+
+    Every input is read and checked before anything is written. The files are written
+    into a temporary folder beside ``out`` that then replaces ``out`` whole, so no
+    stale or partial files remain; an existing non-empty ``out`` is refused unless
+    ``overwrite``. A silent sound gives a blank spectrogram and a silent ``audio.wav``
+    (with a warning).
     """
-    folder = ensure_writable_folder(out)
     config = audio.AUFFUSION
-    wav = audio.load_audio(sound) if sound is not None else example_sound()
-    logmel = audio.wav_to_logmel(wav, config)
-    written = {"spectrogram": folder / "spectrogram.png", "audio": folder / "audio.wav"}
-    write_png(written["spectrogram"], audio.logmel_to_picture(logmel, config))
-    played = audio.picture_to_sound(audio.logmel_to_picture(logmel, config), config)
-    audio.write_wav(written["audio"], played, config.sample_rate)
-    if picture is not None:
-        gray, picture_wav = audio.play_picture(picture, config)
-        written["picture_spectrogram"] = folder / "picture_spectrogram.png"
-        written["picture_sound"] = folder / "picture_sound.wav"
-        write_png(written["picture_spectrogram"], gray)
-        audio.write_wav(written["picture_sound"], picture_wav, config.sample_rate)
-    return written
+    folder = check_output_folder(out, name="out", overwrite=overwrite, allow_empty=True)
+    wav = audio.load_audio(sound, config.sample_rate) if sound is not None else example_sound()
+    gray = None if picture is None else audio.load_picture(picture, height=config.n_mels)
+    if float(np.abs(wav).max()) <= audio.SILENCE:
+        warnings.warn(
+            f"sound {str(sound)!r} is silent: its spectrogram is blank and audio.wav is silent.",
+            stacklevel=2,
+        )
+    spectrogram = audio.logmel_to_picture(audio.wav_to_logmel(wav, config), config)
+    arrays = {
+        "spectrogram": ("spectrogram.png", spectrogram),
+        "audio": ("audio.wav", audio.picture_to_sound(spectrogram, config)),
+    }
+    if gray is not None:
+        arrays["picture_spectrogram"] = ("picture_spectrogram.png", gray)
+        arrays["picture_sound"] = ("picture_sound.wav", audio.picture_to_sound(gray, config))
+    with staged_folder(folder, name="out") as staging:
+        for filename, array in arrays.values():
+            if filename.endswith(".png"):
+                write_png(staging / filename, array)
+            else:
+                audio.write_wav(staging / filename, array, config.sample_rate)
+    return {key: folder / filename for key, (filename, _) in arrays.items()}

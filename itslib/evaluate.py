@@ -9,25 +9,28 @@ log-mel). A sample is accepted by a judge when it gives the prompted class p >= 
 - ``table3``: warm-start variants and guidance scales (the paper's Table 3);
 - ``steps``: DDIM at 100/50/25 steps and DPM-Solver++ at 25/15 steps.
 
-    python -m itslib.evaluate --table all            # all three, about 15 min on 2 cores
-    python -m itslib.evaluate --table table1 --pairs 64 --seeds 3
+    python -m itslib evaluate --table all            # all three, about 15 min on 2 cores
+    python -m itslib evaluate --table table1 --pairs 64 --seeds 3
+    accelerate launch --num_processes 2 -m itslib evaluate ...   # two processes
 
 writes ``<table>.json`` (settings, summary, per-sample rows) and ``<table>.md`` into
 ``--out`` (the book reads them from ``itslib/mini/results``). The samples are a
-:mod:`itslib.sweep` in ``--work``, so an interrupted run resumes, and ``--workers 2``
-runs two single-threaded processes side by side.
+:mod:`itslib.sweep` in ``--work``, so an interrupted run resumes; several processes
+(``accelerate launch``) share the grid the same way a sweep's do.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from itslib._io import atomic_path
-from itslib.sweep import Job, Variant, make_jobs, markdown, run_sweep, summarise
+from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
+from itslib.sweep import Job, Variant, collect_rows, make_jobs, markdown, run_sweep, summarise
+from itslib.worlds import World
 
 # variant label -> (method, settings); the sweep's methods and Settings keywords.
 TABLES: dict[str, dict[str, tuple[str, dict]]] = {
@@ -60,8 +63,10 @@ TABLES: dict[str, dict[str, tuple[str, dict]]] = {
         "DPM-Solver++ 15": ("joint", {"steps": 15, "scheduler": "dpm++"}),
     },
 }
-# ``--table all``: sized to take about 15 minutes on a 2-core CPU with 2 workers.
+# ``--table all``: sized to take about 15 minutes on a 2-core CPU with 2 processes.
 QUICK_PLAN = {"pairs": 16, "seeds": 1, "sds_pairs": 4}
+# one table (``--table table1``, ...): all 64 class pairs, SDS on the first 8
+FULL_PLAN = {"pairs": None, "seeds": 1, "sds_pairs": 8}
 
 
 def class_pairs(pictures: tuple[str, ...], sounds: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -72,56 +77,34 @@ def class_pairs(pictures: tuple[str, ...], sounds: tuple[str, ...]) -> list[tupl
             for i in range(n)]  # fmt: skip
 
 
+def check_variants(table: str, variants: list[str] | None) -> None:
+    """A ``ValueError`` naming the table's rows if ``variants`` names one it lacks."""
+    if table not in TABLES:
+        raise ValueError(f"table={table!r} must be one of {', '.join(TABLES)}.")
+    unknown = sorted(set(variants or []) - set(TABLES[table]))
+    if unknown:
+        raise ValueError(f"variants {unknown} are not in {table}: {', '.join(TABLES[table])}.")
+
+
 def table_jobs(table: str, pairs: list[tuple[str, str]], seeds: int, steps: int,
                guidance: float, sds_steps: int, sds_pairs: int | None,
                variants: list[str] | None = None) -> list[Job]:  # fmt: skip
     """The grid of one table; SDS (slow) runs on only the first ``sds_pairs`` pairs."""
-    unknown = sorted(set(variants or []) - set(TABLES[table]))
-    if unknown:
-        raise ValueError(f"variants {unknown} are not in {table}: {', '.join(TABLES[table])}.")
+    check_variants(table, variants)
     chosen = [v for v in TABLES[table] if not variants or v in variants]  # the table's order
-    base = {"steps": steps, "image_guidance": guidance, "audio_guidance": guidance,
-            "sds_steps": sds_steps}  # fmt: skip
     jobs = []
     for label in chosen:
         method, overrides = TABLES[table][label]
+        base = {"steps": sds_steps if method == "sds" else steps,
+                "image_guidance": guidance, "audio_guidance": guidance}  # fmt: skip
         variant = Variant(method, base | overrides, label=label)
         mine = pairs[:sds_pairs] if method == "sds" and sds_pairs else pairs
         jobs += make_jobs([variant], mine, list(range(seeds)))
     return sorted(jobs, key=lambda j: (j.pair, j.seed, chosen.index(j.variant.name)))
 
 
-def _worker(args: tuple) -> int:
-    """One single-threaded process's share of the grid (for ``--workers``)."""
-    weights, jobs, work, index, count = args
-    from itslib.metrics import ACCEPT, Judges, MiniJudge
-    from itslib.mini.datasets import single_thread
-    from itslib.mini.experts import mini_pipeline
-
-    single_thread()  # torch and BLAS: two busy threads on two cores oversubscribe badly
-    pipe, judge = mini_pipeline(weights, threads=1), MiniJudge.shipped(weights)
-    judges = Judges(judge, judge, threshold=ACCEPT, scale=100.0)
-    made = run_sweep(pipe, jobs, work, {"vocoder": "griffin-lim"}, judges,
-                     save_samples=False, process_index=index, num_processes=count,
-                     progress=index == 0)  # fmt: skip
-    return len(made)
-
-
-def run_jobs(jobs: list[Job], work: Path, weights: str | None = None, workers: int = 1) -> None:
-    """Run the jobs not yet finished in ``work``, split over ``workers`` processes."""
-    if workers <= 1:
-        _worker((weights, jobs, work, 0, 1))
-        return
-    import multiprocessing as mp
-
-    with mp.get_context("spawn").Pool(workers) as pool:
-        pool.map(_worker, [(weights, jobs, work, i, workers) for i in range(workers)])
-
-
 def write(out: Path, table: str, jobs: list[Job], work: Path, settings: dict) -> list[dict]:
     """Merge the table's rows into ``out/<table>.json`` and ``out/<table>.md``."""
-    from itslib.sweep import collect_rows
-
     rows = [
         r | {"picture_score": r["picture_score"] / 100, "sound_score": r["sound_score"] / 100}
         for r in collect_rows(work, jobs)
@@ -136,23 +119,26 @@ def write(out: Path, table: str, jobs: list[Job], work: Path, settings: dict) ->
     return rows
 
 
-def evaluate(table: str, out: Path, work: Path, seeds: int = 1, steps: int = 25,
-             guidance: float = 7.5, sds_steps: int = 100, pairs: int | None = None,
-             sds_pairs: int | None = None, variants: list[str] | None = None,
-             weights: str | None = None, workers: int = 1) -> list[dict]:  # fmt: skip
-    """Run (or resume) one table; returns its rows (scores as p in [0, 1])."""
-    from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
-
+def evaluate(world: World, table: str, out: Path, work: Path, seeds: int = 1,
+             steps: int = 25, guidance: float = 7.5, sds_steps: int = 100,
+             pairs: int | None = None, sds_pairs: int | None = None,
+             variants: list[str] | None = None, process_index: int = 0, num_processes: int = 1,
+             barrier: Callable[[], None] = lambda: None) -> list[dict]:  # fmt: skip
+    """Run (or resume) this process's share of one table in the miniature ``world``; the
+    first process then merges it. Returns the rows (scores as p in [0, 1])."""
     grid = class_pairs(PICTURE_CLASSES, SOUND_CLASSES)[:pairs]
     jobs = table_jobs(table, grid, seeds, steps, guidance, sds_steps, sds_pairs, variants)
     tic = time.perf_counter()
-    run_jobs(jobs, work / table, weights, workers)
+    run_sweep(world, jobs, work / table, {"vocoder": "griffin-lim"}, world.load_judges(),
+              save_samples=False, process_index=process_index, num_processes=num_processes,
+              progress=process_index == 0)  # fmt: skip
+    barrier()
     settings = {"table": table, "pairs": len(grid), "seeds": seeds, "steps": steps,
                 "guidance": guidance, "sds_steps": sds_steps,
-                "sds_pairs": min(sds_pairs or len(grid), len(grid)), "workers": workers,
-                "world": "mini", "wall_seconds": round(time.perf_counter() - tic, 1),
+                "sds_pairs": min(sds_pairs or len(grid), len(grid)), "processes": num_processes,
+                "world": world.name, "wall_seconds": round(time.perf_counter() - tic, 1),
                 "defaults": "DDIM, image_start 0.1, audio_weight 0.5, Griffin-Lim"}  # fmt: skip
-    return write(out, table, jobs, work / table, settings)
+    return write(out, table, jobs, work / table, settings) if process_index == 0 else []
 
 
 def cheapest_within(summary: list[dict], reference: str = "DDIM 100") -> dict:
@@ -174,19 +160,14 @@ def cheapest_within(summary: list[dict], reference: str = "DDIM 100") -> dict:
             "seconds_speedup": ref["seconds"] / best["seconds"]}  # fmt: skip
 
 
-def joint_grid(path: Path, steps: int = 25, guidance: float = 7.5, seed: int = 0,
-               weights: str | None = None) -> Path:  # fmt: skip
-    """One joint sample per (picture class, sound class) pair, tiled into a PNG: rows
-    are picture classes, columns sound classes, each tile the spectrogram picture."""
-    import matplotlib
+def joint_grid(world: World, path: Path, steps: int = 25, guidance: float = 7.5,
+               seed: int = 0) -> Path:  # fmt: skip
+    """One joint sample per (picture class, sound class) pair of the miniature ``world``,
+    tiled into a PNG: rows are picture classes, columns sound classes, each tile the
+    spectrogram picture."""
+    import matplotlib.pyplot as plt  # heavy: only for the grid
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from itslib.mini.experts import mini_pipeline
-    from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
-
-    pipe = mini_pipeline(weights)
+    pipe = world.pipeline
     fig, axes = plt.subplots(
         len(PICTURE_CLASSES),
         len(SOUND_CLASSES),
@@ -222,57 +203,9 @@ def joint_grid(path: Path, steps: int = 25, guidance: float = 7.5, seed: int = 0
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--table", choices=[*sorted(TABLES), "all"], default="all",
-                        help="all: the three tables with the 15-minute plan")  # fmt: skip
-    parser.add_argument("--variants", nargs="+", default=None, help="only these rows")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per class pair")
-    parser.add_argument(
-        "--pairs",
-        type=int,
-        default=None,
-        help="class pairs, a balanced prefix of the 64 (default: all)",
-    )
-    parser.add_argument("--sds-pairs", type=int, default=None, help="SDS on only N pairs")
-    parser.add_argument("--steps", type=int, default=25, help="DDIM steps per sample")
-    parser.add_argument("--guidance", type=float, default=7.5, help="both guidance scales")
-    parser.add_argument("--sds-steps", type=int, default=100, help="SDS optimisation steps")
-    parser.add_argument("--workers", type=int, default=2, help="single-threaded processes")
-    parser.add_argument("--weights", default=None, help="miniature weights folder")
-    parser.add_argument("--out", default="itslib/mini/results", help="where the tables go")
-    parser.add_argument("--work", default="out/evaluate", help="samples' score rows (resume)")
-    parser.add_argument(
-        "--grid",
-        default=None,
-        metavar="PNG",
-        help="instead: one joint sample per class pair, tiled into PNG",
-    )
-    args = parser.parse_args(argv)
-    if args.grid:
-        print(joint_grid(Path(args.grid), args.steps, args.guidance, weights=args.weights))
-        return 0
-    tables = list(TABLES) if args.table == "all" else [args.table]
-    plan = QUICK_PLAN if args.table == "all" else {"pairs": None, "seeds": 1, "sds_pairs": 8}
-    start = time.perf_counter()
-    for table in tables:
-        rows = evaluate(
-            table, Path(args.out), Path(args.work), seeds=args.seeds or plan["seeds"],
-            steps=args.steps, guidance=args.guidance, sds_steps=args.sds_steps,
-            pairs=args.pairs or plan["pairs"], sds_pairs=args.sds_pairs or plan["sds_pairs"],
-            variants=args.variants, weights=args.weights, workers=args.workers,
-        )  # fmt: skip
-        print(f"## {table} ({len(rows)} samples)\n")
-        print((Path(args.out) / f"{table}.md").read_text())
-        if table == "steps" and "DDIM 100" in {r["variant"] for r in rows}:
-            summary = json.loads((Path(args.out) / "steps.json").read_text())["summary"]
-            best = cheapest_within(summary)
-            print(f"cheapest within the intervals of DDIM 100: {best['variant']}, "
-                  f"{best['evaluation_speedup']:.1f}x fewer UNet evaluations, "
-                  f"{best['seconds_speedup']:.1f}x faster\n")  # fmt: skip
-    print(f"{time.perf_counter() - start:.0f} s in all")
-    return 0
+if __name__ == "__main__":  # the old spelling, `python -m itslib.evaluate ...`
+    import sys
 
+    from itslib.cli import main
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main(["evaluate", *sys.argv[1:]]))

@@ -3,14 +3,15 @@
 ``ImagesThatSound(image_expert, audio_expert)(image_prompt, audio_prompt)`` reads top to
 bottom as the method does:
 
-1. check the inputs;
-2. draw the starting latent for each sample (a CPU generator seeded ``seed + k``),
+1. check the inputs (:class:`itslib.settings.Settings`, the paper's defaults);
+2. encode each expert's prompt pair, once for all the samples;
+3. draw the starting latent for each sample (a CPU generator seeded ``seed + k``),
    or encode and noise the reader's own picture or recording;
-3. run the product-of-experts denoising loop (:func:`itslib.sampler.sample`);
-4. decode the clean latent twice: the image VAE gives the RGB picture, the audio
+4. run the product-of-experts denoising loop (:func:`itslib.sampler.sample`);
+5. decode the clean latent twice: the image VAE gives the RGB picture, the audio
    VAE gives the spectrogram (channel mean);
-5. spectrogram -> log-mel -> waveform (HiFi-GAN, or Griffin-Lim);
-6. pack everything, with the parameters used, into a :class:`Result`.
+6. spectrogram -> log-mel -> waveform (HiFi-GAN, or Griffin-Lim);
+7. pack everything, with the parameters used, into a :class:`Result`.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ import torch
 
 import itslib
 from itslib import audio
-from itslib.experts import Expert
+from itslib.experts import Expert, load_audio_expert, load_image_expert
 from itslib.results import Result
 from itslib.sampler import SampleOutput, image_audio_terms, sample
+from itslib.settings import Settings
 
-SCHEDULERS = ("ddim", "dpm++", "dpm++sde", "euler", "pndm")
-VOCODERS = ("hifigan", "griffin-lim")
-
+# the keywords of ImagesThatSound.__call__ that are Settings fields
+SETTING_KEYWORDS = frozenset(Settings.names()) - {"image_prompt", "audio_prompt", "init"}
 
 def make_scheduler(name: str, config: dict[str, Any]):
     """A diffusers scheduler by short name, built from the expert's schedule config.
@@ -60,64 +61,6 @@ def make_scheduler(name: str, config: dict[str, Any]):
 
 
 @dataclass
-class Settings:
-    """Every knob of one generation, with the paper's defaults (FACTS.md)."""
-
-    image_prompt: str
-    audio_prompt: str
-    negative_image_prompt: str = ""
-    negative_audio_prompt: str = ""
-    steps: int = 100
-    image_guidance: float = 10.0
-    audio_guidance: float = 10.0
-    audio_weight: float = 0.5
-    image_start: float = 0.1
-    audio_start: float = 0.0
-    height: int | None = None  # None: the world's canvas (256 x 1024 real, 64 x 256 mini)
-    width: int | None = None
-    seed: int = 0
-    scheduler: str = "ddim"
-    eta: float = 0.0
-    vocoder: str | None = None  # None: HiFi-GAN when the audio expert has one, else Griffin-Lim
-    crop_right: bool | None = None  # None: on for the real models (FACTS.md), off for mini
-    strength: float = 1.0
-    init: str | None = None
-
-    def check(self) -> None:
-        """Raise ``ValueError`` naming the parameter and its allowed range."""
-        for name in ("height", "width"):
-            if getattr(self, name) is None:
-                raise ValueError(f"{name} is not set.")
-            value = getattr(self, name)
-            if value <= 0 or value % 8:
-                raise ValueError(
-                    f"{name}={value} must be a positive multiple of 8 (the VAE downsamples "
-                    f"by 8); try {max(8, round(value / 8) * 8)}."
-                )
-        if self.steps < 1:
-            raise ValueError(f"steps={self.steps} must be >= 1.")
-        for name in ("image_guidance", "audio_guidance"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 0.")
-        if not 0.0 <= self.audio_weight <= 1.0:
-            raise ValueError(f"audio_weight={self.audio_weight} must be in [0, 1].")
-        for name in ("image_start", "audio_start"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name}={getattr(self, name)} must be in [0, 1).")
-        if min(round(self.image_start * self.steps), round(self.audio_start * self.steps)) > 0:
-            raise ValueError(
-                "no expert is active at step 0: set image_start=0 or audio_start=0 "
-                f"(got image_start={self.image_start}, audio_start={self.audio_start})."
-            )
-        if self.scheduler not in SCHEDULERS:
-            raise ValueError(f"scheduler={self.scheduler!r} is not one of {', '.join(SCHEDULERS)}.")
-        if self.vocoder not in VOCODERS:
-            raise ValueError(f"vocoder={self.vocoder!r} is not one of {', '.join(VOCODERS)}.")
-        if not 0.0 < self.strength <= 1.0:
-            raise ValueError(f"strength={self.strength} must be in (0, 1].")
-
-
-@dataclass
 class ImagesThatSound:
     """The joint pipeline: an image expert, an audio expert and a vocoder.
 
@@ -138,10 +81,18 @@ class ImagesThatSound:
             self.vocoder = self.audio_expert.extras.get("vocoder")
 
     def settings(self, image_prompt: str, audio_prompt: str, **overrides: Any) -> Settings:
-        """A checked :class:`Settings` with this world's defaults filled in."""
-        config = Settings(image_prompt, audio_prompt, **overrides)
-        config.height = config.height or self.canvas[0]
-        config.width = config.width or self.canvas[1]
+        """A checked :class:`Settings`: ``overrides`` over the defaults, and this world's
+        canvas, vocoder and crop where they are ``None``."""
+        unknown = sorted(set(overrides) - set(Settings.names()))
+        if unknown:
+            raise ValueError(f"unknown setting(s) {', '.join(unknown)}; the settings are: "
+                             f"{', '.join(sorted(SETTING_KEYWORDS))}.")  # fmt: skip
+        given = {k: v for k, v in overrides.items() if v is not None}
+        config = Settings(image_prompt, audio_prompt, **given)
+        if config.height is None:
+            config.height = self.canvas[0]
+        if config.width is None:
+            config.width = self.canvas[1]
         if config.vocoder is None:
             config.vocoder = "hifigan" if self.vocoder is not None else "griffin-lim"
         if config.crop_right is None:
@@ -154,19 +105,18 @@ class ImagesThatSound:
     @classmethod
     def from_pretrained(
         cls,
-        image_model: str = "stable-diffusion-v1-5/stable-diffusion-v1-5",
-        audio_model: str = "auffusion/auffusion-full-no-adapter",
+        image_model: str | None = None,
+        audio_model: str | None = None,
         device: str | None = None,
         dtype: torch.dtype | None = None,
         offload: bool = False,
     ) -> ImagesThatSound:
-        """Stable Diffusion 1.5 + Auffusion (hub ids or local folders); fp16 on CUDA.
+        """Stable Diffusion 1.5 + Auffusion (hub ids or local folders; ``None``: the
+        ``ITSLIB_IMAGE_MODEL`` / ``ITSLIB_AUDIO_MODEL`` variables, else the hub); fp16 on CUDA.
 
         ``offload``: keep text encoders and VAEs in CPU memory between uses (saves
         about 0.8 GB of GPU memory in fp16; the UNets stay on the GPU).
         """
-        from itslib.experts import load_audio_expert, load_image_expert
-
         return cls(
             load_image_expert(image_model, device, dtype, offload=offload),
             load_audio_expert(audio_model, device, dtype, offload=offload),
@@ -197,61 +147,83 @@ class ImagesThatSound:
         image_prompt: str,
         audio_prompt: str,
         num_samples: int = 1,
+        *,
+        seed: int | None = None,
+        steps: int | None = None,
+        image_guidance: float | None = None,
+        audio_guidance: float | None = None,
+        audio_weight: float | None = None,
+        image_start: float | None = None,
+        audio_start: float | None = None,
+        negative_image_prompt: str | None = None,
+        negative_audio_prompt: str | None = None,
+        scheduler: str | None = None,
+        eta: float | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        vocoder: str | None = None,
+        crop_right: bool | None = None,
+        strength: float | None = None,
         init_picture: np.ndarray | None = None,
         init_sound: np.ndarray | None = None,
         capture: bool = False,
         progress: bool = True,
-        **settings: Any,
     ) -> list[Result]:
-        """Generate ``num_samples`` images that sound; keyword settings as in
-        :class:`Settings` (steps, image_guidance, audio_weight, image_start, seed, ...).
+        """Generate ``num_samples`` images that sound; sample k starts from seed + k.
 
-        ``init_picture``: (H, W) in [0, 1] to start from a picture (image VAE);
-        ``init_sound``: a 16 kHz waveform to start from a recording (audio VAE);
-        both are noised to ``strength`` as image-to-image diffusion does.
+        Every setting left ``None`` takes its :class:`~itslib.settings.Settings` default
+        (the paper's), or this world's canvas and vocoder. ``init_picture``: (H, W) in
+        [0, 1] to start from a picture (image VAE); ``init_sound``: a waveform at the audio
+        expert's rate to start from a recording (audio VAE); either is noised to
+        ``strength`` as image-to-image diffusion does. ``capture``: keep each step's
+        record in ``result.trajectory``.
         """
-        # 1. Check the inputs.
-        config = self.settings(image_prompt, audio_prompt, **settings)
+        # 1. Check the inputs, before any model runs.
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"num_samples={num_samples!r} must be a whole number >= 1.")
         if init_picture is not None and init_sound is not None:
             raise ValueError("give init_picture or init_sound, not both.")
-        init = None
+        given = {k: v for k, v in locals().items() if k in SETTING_KEYWORDS}
+        init, kind = None, None
         if init_picture is not None:
-            config.init, init = "picture", np.asarray(init_picture, dtype=np.float32)
+            init, kind = audio.check_picture(init_picture, "init_picture"), "picture"
         elif init_sound is not None:
-            config.init = "sound"
-            init = audio.logmel_to_picture(audio.wav_to_logmel(init_sound, self.audio_expert.mel))
+            mel = self.audio_expert.mel
+            init, kind = audio.logmel_to_picture(audio.wav_to_logmel(init_sound, mel), mel), "sound"
+        config = self.settings(image_prompt, audio_prompt, init=kind, **given)
         if init is not None and init.shape != (config.height, config.width):
             raise ValueError(
                 f"the init picture/sound has shape {init.shape} but height x width is "
                 f"{config.height} x {config.width}; resize it (itslib.audio.load_picture) "
                 "or cut the sound to width * hop samples."
             )
-        if num_samples < 1:
-            raise ValueError(f"num_samples={num_samples} must be >= 1.")
+        # 2. Encode each expert's prompt pair once for all the samples.
+        terms = image_audio_terms(
+            self.image_expert, self.audio_expert, config.image_prompt, config.audio_prompt,
+            config.negative_image_prompt, config.negative_audio_prompt,
+            config.image_guidance, config.audio_guidance,
+            config.audio_weight, config.image_start, config.audio_start,
+        )  # fmt: skip
+        for term in terms:
+            term.condition = term.expert.condition(term.prompt, term.negative_prompt)
 
         results = []
         for k in range(num_samples):
-            # 2. The starting latent: noise from seed + k, or a noised picture/recording.
+            # 3. The starting latent: noise from seed + k, or a noised picture/recording.
             latents, first, generator = self.initial_latent(config, k, init)
-            # 3. The product-of-experts denoising loop.
+            # 4. The product-of-experts denoising loop.
             start = time.perf_counter()
-            terms = image_audio_terms(
-                self.image_expert, self.audio_expert, image_prompt, audio_prompt,
-                config.negative_image_prompt, config.negative_audio_prompt,
-                config.image_guidance, config.audio_guidance,
-                config.audio_weight, config.image_start, config.audio_start,
-            )  # fmt: skip
             scheduler = make_scheduler(config.scheduler, self.image_expert.scheduler_config)
             out = sample(
                 terms, scheduler, latents, config.steps, eta=config.eta, first_step=first,
                 generator=generator, capture=capture, progress=progress,
             )  # fmt: skip
-            # 4.-6. Decode, vocode, pack.
+            # 5.-7. Decode, vocode, pack.
             results.append(self.finish(out, config, seed=config.seed + k, start=start))
         return results
 
     def finish(self, out: SampleOutput, config: Settings, seed: int, start: float) -> Result:
-        """Steps 4-6: decode both ways, vocode, and pack a :class:`Result`."""
+        """Steps 5-7: decode both ways, vocode, and pack a :class:`Result`."""
         image = self.image_expert.decode(out.latents)[0]
         spectrogram = self.audio_expert.decode(out.latents)[0].mean(dim=0).numpy()
         image = image.expand(3, -1, -1).permute(1, 2, 0).numpy()  # gray models: 1 -> 3

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +12,7 @@ import numpy as np
 import torch
 
 from itslib import audio
-from itslib._io import atomic_path, ensure_writable_folder, write_png
+from itslib._io import atomic_path, check_output_folder, staged_folder, write_png
 
 
 @dataclass
@@ -59,17 +57,11 @@ class Result:
         ``latents.npy`` (float32, 4 x H/8 x W/8); with ``video`` ``video.mp4`` (the
         spectrogram with a playhead, with the audio). Everything is written into a
         temporary folder beside it and renamed at the end, so a failure leaves no
-        partial sample folder.
+        partial sample folder; ``overwrite`` replaces an old folder whole. Missing
+        parent folders are created. Raises ``ValueError`` when ``folder`` is a file.
         """
-        folder = Path(folder)
-        if folder.exists() and not overwrite:
-            raise ValueError(
-                f"{folder} already exists; choose another --out folder or pass overwrite=True "
-                "(--overwrite) to replace it."
-            )
-        ensure_writable_folder(folder.parent, name="out")
-        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
-        try:
+        folder = check_output_folder(folder, name="folder", overwrite=overwrite)
+        with staged_folder(folder, name="folder") as staging:
             write_png(staging / "image.png", self.image)
             write_png(staging / "spectrogram.png", self.spectrogram)
             audio.write_wav(staging / "audio.wav", self.waveform, self.sample_rate)
@@ -83,10 +75,4 @@ class Result:
                 )
             with atomic_path(staging / "params.json") as tmp:
                 tmp.write_text(json.dumps(self.params, indent=2, default=str) + "\n")
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(staging, folder)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging)
         return folder

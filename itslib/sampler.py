@@ -29,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from itslib.experts import Condition, Expert
+from itslib.settings import DEFAULTS
 
 
 @dataclass
@@ -131,17 +132,16 @@ def image_audio_terms(
     audio_prompt: str,
     negative_image_prompt: str = "",
     negative_audio_prompt: str = "",
-    image_guidance: float = 10.0,
-    audio_guidance: float = 10.0,
-    audio_weight: float = 0.5,
-    image_start: float = 0.1,
-    audio_start: float = 0.0,
+    image_guidance: float = DEFAULTS.image_guidance,
+    audio_guidance: float = DEFAULTS.audio_guidance,
+    audio_weight: float = DEFAULTS.audio_weight,
+    image_start: float = DEFAULTS.image_start,
+    audio_start: float = DEFAULTS.audio_start,
 ) -> list[Term]:
     """The paper's setting: weights (1 - audio_weight, audio_weight); the image expert
     joins after ``image_start`` of the steps, the audio expert after ``audio_start``.
-    The defaults are the paper's (a 10% audio-only warm start, guidance 10 / 10)."""
-    if not 0.0 <= audio_weight <= 1.0 or math.isnan(audio_weight):
-        raise ValueError(f"audio_weight={audio_weight} must be in [0, 1].")
+    The defaults are the paper's, from :class:`itslib.settings.Settings` (a 10%
+    audio-only warm start, guidance 10 / 10); :func:`check_terms` checks them."""
     return [
         Term(image_expert, image_prompt, negative_image_prompt, image_guidance,
              1.0 - audio_weight, image_start),
@@ -199,9 +199,11 @@ def sample(
     if "generator" in accepted:
         step_kwargs["generator"] = generator
 
-    # 1. Encode each expert's prompt pair once.
+    # 1. Encode each expert's prompt pair once (unless the caller already did, for all
+    #    of its samples).
     for term in terms:
-        term.condition = term.expert.condition(term.prompt, term.negative_prompt)
+        if term.condition is None:
+            term.condition = term.expert.condition(term.prompt, term.negative_prompt)
 
     # 2. Prepare the timesteps and the starting latent.
     scheduler.set_timesteps(num_steps, device=device)

@@ -29,20 +29,19 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from itslib._io import atomic_path, ensure_writable_folder
+from itslib.methods import METHODS, make_method
 from itslib.metrics import Judges, mean_ci
+from itslib.results import Result
 
-METHODS = ("joint", "image-only", "audio-only", "imprint", "sds")
-# A method other than "joint" takes only these settings; the joint sampler takes all.
-BASELINE_SETTINGS = {
-    "imprint": {"steps", "image_guidance", "audio_guidance", "strength"},
-    "sds": {"sds_steps", "image_guidance", "audio_guidance", "sds_lr"},
-}
+if TYPE_CHECKING:
+    from itslib.worlds import World
+
 PROMPT_SETS = {
     "paper-quantitative": "paper_quantitative.json",  # the paper's Table 5: 10 x 10 pairs
     "paper-human-study": "paper_human_study.json",  # the paper's Table 6: 7 pairs
@@ -99,7 +98,14 @@ def load_prompt_pairs(
                 "nor a JSON file; pass one of those names or an existing file."
             )
         text = path.read_text()
-    data = json.loads(text)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"prompts={name!r} is not valid JSON ({err}).") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"prompts={name!r} holds a JSON {type(data).__name__}; it must be an "
+                         'object: {"image_prompts": [...], "audio_prompts": [...]} or '
+                         '{"pairs": [[image, audio], ...]}.')  # fmt: skip
     if "pairs" in data:
         pairs = [tuple(p) for p in data["pairs"]]
         if not pairs or any(len(p) != 2 or not all(isinstance(s, str) for s in p) for p in pairs):
@@ -183,15 +189,21 @@ def _parse_value(text: str) -> Any:
 
 def make_variants(methods: Sequence[str], settings_grid: Sequence[dict[str, Any]]) -> list[Variant]:
     """Every method with every setting it takes (a baseline ignores joint-only settings,
-    so it appears once per distinct setting it does take)."""
+    so it appears once per distinct setting it does take). A setting no chosen method
+    takes is an error, as is a value its method rejects."""
     unknown = sorted(set(methods) - set(METHODS))
     if unknown or not methods:
         raise ValueError(f"methods {unknown or '[]'} must be among {', '.join(METHODS)}.")
+    names = {name for settings in settings_grid for name in settings}
+    taken = set().union(*(METHODS[m].takes for m in methods))
+    if names - taken:
+        raise ValueError(f"--set {', '.join(sorted(names - taken))}: no chosen method takes "
+                         f"it; the settings are: {', '.join(sorted(taken))}.")  # fmt: skip
     variants: list[Variant] = []
     for method in methods:
         for settings in settings_grid or [{}]:
-            allowed = BASELINE_SETTINGS.get(method)
-            mine = {k: v for k, v in settings.items() if allowed is None or k in allowed}
+            mine = {k: v for k, v in settings.items() if k in METHODS[method].takes}
+            make_method(method, **mine)  # checks the names now, before any work
             variant = Variant(method, mine)
             if variant not in variants:
                 variants.append(variant)
@@ -212,37 +224,15 @@ def make_jobs(variants: Sequence[Variant], pairs: Sequence[tuple[str, str]],
 # --- running one job ----------------------------------------------------------------------
 
 
-def run_job(pipe, job: Job, defaults: dict[str, Any]):
-    """Make one sample; returns its :class:`~itslib.results.Result` with ``params`` holding
-    ``seconds`` and ``unet_evaluations``."""
-    from itslib.baselines import SDSSettings, imprint_baseline, sds_baseline
-
-    method = job.variant.method
-    common = defaults | job.variant.settings
-    seed, image, sound = job.seed, job.image_prompt, job.audio_prompt
-    steps, vocoder = common.get("steps", 50), common.get("vocoder")
-    guidance = {k: common[k] for k in ("image_guidance", "audio_guidance") if k in common}
-    if method in ("joint", "image-only", "audio-only"):
-        keywords = {k: v for k, v in common.items() if k not in ("sds_steps", "sds_lr", "strength")}
-        if method == "image-only":
-            keywords |= {"audio_weight": 0.0, "image_start": 0.0}
-        elif method == "audio-only":
-            keywords |= {"audio_weight": 1.0}
-        (result,) = pipe(image, sound, seed=seed, progress=False, **keywords)
-    elif method == "imprint":
-        result = imprint_baseline(pipe, image, sound, image_steps=steps, audio_steps=steps,
-                                  seed=seed, strength=common.get("strength", 0.5),
-                                  vocoder=vocoder, **guidance)  # fmt: skip
-        result.params["unet_evaluations"] = 4 * steps
-    elif method == "sds":
-        sds_steps = common.get("sds_steps", 200)
-        settings = SDSSettings(steps=sds_steps, audio_only_steps=sds_steps // 8,
-                               lr=common.get("sds_lr", 1e-2), seed=seed, **guidance)  # fmt: skip
-        result = sds_baseline(pipe, image, sound, settings, vocoder=vocoder, progress=False)
-        result.params["unet_evaluations"] = 2 * (2 * sds_steps - settings.audio_only_steps)
-    else:
-        raise ValueError(f"method={method!r} must be one of {', '.join(METHODS)}.")
-    return result
+def run_job(world: World, job: Job, defaults: dict[str, Any] | None = None) -> Result:
+    """Make one sample with its method (:data:`itslib.methods.METHODS`); ``defaults``
+    (e.g. the vocoder or the canvas) apply where the method takes them. The result's
+    ``params`` hold ``seconds`` and ``unet_evaluations``."""
+    method = METHODS[job.variant.method]
+    shared = {k: v for k, v in (defaults or {}).items() if k in method.takes}
+    return make_method(method.name, **(shared | job.variant.settings)).run(
+        world, job.image_prompt, job.audio_prompt, seed=job.seed
+    )
 
 
 # --- judges -------------------------------------------------------------------------------
@@ -304,7 +294,8 @@ def sample_path(out: Path, job: Job) -> Path:
     return out / "samples" / job.variant.folder / f"sample_{job.key}"
 
 
-def run_sweep(pipe, jobs: Sequence[Job], out: str | Path, defaults: dict[str, Any] | None = None,
+def run_sweep(world: World, jobs: Sequence[Job], out: str | Path,
+              defaults: dict[str, Any] | None = None,
               judges: Judges | None = None, save_samples: bool = True,
               process_index: int = 0, num_processes: int = 1,
               progress: bool = True) -> list[dict]:  # fmt: skip
@@ -322,7 +313,7 @@ def run_sweep(pipe, jobs: Sequence[Job], out: str | Path, defaults: dict[str, An
     new_rows = []
     bar = tqdm(todo, desc=f"sweep [{process_index + 1}/{num_processes}]", disable=not progress)
     for job in bar:
-        result = run_job(pipe, job, defaults)
+        result = run_job(world, job, defaults)
         row = {"variant": job.variant.name, "method": job.variant.method,
                "settings": json.dumps(job.variant.settings, sort_keys=True), "pair": job.pair,
                "image_prompt": job.image_prompt, "audio_prompt": job.audio_prompt,

@@ -26,7 +26,7 @@ def chord(seconds=2.0):
 
 
 def reference_logmel(wav):
-    """An independent computation from the conventions in FACTS.md, in float64 numpy."""
+    """An independent computation of Auffusion's conventions, in float64 numpy."""
     wav = wav.astype(np.float64)
     wav = wav / np.abs(wav).max() * 0.95
     pad = (2048 - 160) // 2

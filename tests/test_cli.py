@@ -59,7 +59,7 @@ def test_existing_sample_is_never_overwritten_silently(tiny_repos, tmp_path, cap
         (["--width", "60"], "width=60 must be a positive multiple of 8"),
         (["--audio-weight", "2"], "audio_weight=2.0 must be in [0, 1]"),
         (["--image-start", "0.5", "--audio-start", "0.5"], "no expert is active at step 0"),
-        (["--audio-guidance", "-3"], "audio_guidance=-3.0 must be >= 0"),
+        (["--audio-guidance", "-3"], "audio_guidance=-3.0 must be a finite number >= 0"),
         (["--steps", "0"], "steps=0 must be >= 1"),
     ],
 )
@@ -125,7 +125,8 @@ def test_imprint_with_own_files(tiny_repos, tmp_path):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--strength", "1.5", "--image-prompt", "a", "--audio-prompt", "b"], "--strength=1.5"),
+        (["--strength", "1.5", "--image-prompt", "a", "--audio-prompt", "b"],
+         "strength=1.5 must be in [0, 1]"),
         (["--picture", "nowhere.png", "--audio-prompt", "b"], "does not exist"),
         (["--audio-prompt", "b"], "give --image-prompt or --picture"),
     ],

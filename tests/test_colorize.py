@@ -110,6 +110,62 @@ def test_seed_determines_colours(colorizer):
     assert np.abs(first - other).max() > 1e-3
 
 
+def test_stage_two_noise_level_is_the_papers_50(colorizer, monkeypatch):
+    """The paper's code noises the upscaled stage I picture to level 50 for stage II (and
+    tells the UNet so); diffusers' own IF super-resolution default is 250."""
+    import inspect
+
+    assert inspect.signature(colorize).parameters["noise_level"].default == 50
+    levels, labels = [], []
+    scheduler = colorizer.stage2.image_noising_scheduler
+    real_add_noise = scheduler.add_noise
+
+    def recording_add_noise(original, noise, timesteps):
+        levels.append(timesteps.tolist())
+        return real_add_noise(original, noise, timesteps)
+
+    monkeypatch.setattr(scheduler, "add_noise", recording_add_noise)
+    hook = colorizer.stage2.unet.register_forward_pre_hook(
+        lambda module, args, kwargs: labels.append(kwargs["class_labels"].tolist()),
+        with_kwargs=True,
+    )
+    try:
+        colorize(spectrogram(), "castles", colorizer=colorizer, **FAST)
+    finally:
+        hook.remove()
+    assert levels == [[50]]
+    assert len(labels) == FAST["stage2_steps"] and all(set(x) == {50} for x in labels)
+
+
+def test_gray_noise_is_drawn_fresh_at_every_step(colorizer, monkeypatch):
+    """As in the paper's code, the noise on the fixed grayscale part is a new draw at each
+    step (the first step's is the start picture's own); the clean end takes none."""
+    import itslib.colorize as module
+
+    calls = []
+    real = module._noised_gray
+
+    def recording(scheduler, gray, noise_gray, t):
+        calls.append((gray.shape[-1], int(t), None if noise_gray is None else noise_gray.clone()))
+        return real(scheduler, gray, noise_gray, t)
+
+    monkeypatch.setattr(module, "_noised_gray", recording)
+    first = colorize(spectrogram(), "castles", seed=5, colorizer=colorizer, **FAST)
+    for width, steps in ((16, FAST["steps"] - FAST["start_step"]), (64, FAST["stage2_steps"])):
+        stage = [(t, n) for w, t, n in calls if w == width]
+        assert len(stage) == steps + 1  # before the first step, then after each
+        assert stage[-1] == (-1, None)  # the end: the clean spectrogram, no noise
+        noises = [n for _, n in stage[:-1]]
+        assert all(n.shape == (1, 1, 8 if width == 16 else 32, width) for n in noises)
+        for a, b in zip(noises, noises[1:], strict=False):
+            assert not torch.equal(a, b)
+        assert all(0.3 < float(n.std()) < 0.9 for n in noises)  # channel mean: std 1/sqrt(3)
+    # Fresh draws, yet one seed still gives one result.
+    calls.clear()
+    again = colorize(spectrogram(), "castles", seed=5, colorizer=colorizer, **FAST)
+    np.testing.assert_array_equal(first, again)
+
+
 @pytest.mark.parametrize("start_step", [0, 3])
 def test_start_step_bounds_accepted(colorizer, start_step):
     out = colorize(spectrogram(), "castles", steps=4, start_step=start_step, stage2_steps=2,

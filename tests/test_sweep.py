@@ -77,10 +77,11 @@ def test_sweep_resumes_and_scores_folders(tmp_path):
     from itslib.worlds import load_world
 
     world = load_world("mini")
-    pipe, judges = world.pipeline, world.load_judges()
+    judges = world.load_judges()
     variants = sweep.make_variants(["joint", "imprint"], [{"steps": 2}])
     jobs = sweep.make_jobs(variants, [("waves", "chord"), ("stars", "siren")], [0])
-    made = sweep.run_sweep(pipe, jobs, tmp_path, {"vocoder": "griffin-lim"}, judges, progress=False)
+    made = sweep.run_sweep(world, jobs, tmp_path, {"vocoder": "griffin-lim"}, judges,
+                           progress=False)
     assert len(made) == 4
     rows, summary = sweep.write_table(tmp_path, jobs, scale=100)
     assert [r["variant"] for r in rows] == ["joint (steps=2)", "imprint (steps=2)"] * 2
@@ -89,7 +90,7 @@ def test_sweep_resumes_and_scores_folders(tmp_path):
     # a sample lost in an interruption is redone, the finished ones are skipped
     lost = sweep.row_path(tmp_path, jobs[3])
     lost.unlink()
-    again = sweep.run_sweep(pipe, jobs, tmp_path, {"vocoder": "griffin-lim"}, judges,
+    again = sweep.run_sweep(world, jobs, tmp_path, {"vocoder": "griffin-lim"}, judges,
                             progress=False)  # fmt: skip
     assert [(r["pair"], r["variant"]) for r in again] == [(1, "imprint (steps=2)")]
     assert again[0]["picture_score"] == pytest.approx(rows[3]["picture_score"], abs=1e-6)

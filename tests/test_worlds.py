@@ -79,18 +79,20 @@ def test_evaluation_table_resumes(tmp_path):
 
     args = dict(seeds=1, steps=2, guidance=5.0, sds_steps=2, pairs=1)
     out, work = tmp_path / "results", tmp_path / "work"
-    rows = evaluate("table1", out, work, variants=["joint", "imprint"], **args)
+    world = worlds.load_world("mini")
+    rows = evaluate(world, "table1", out, work, variants=["joint", "imprint"], **args)
     assert [r["variant"] for r in rows] == ["imprint", "joint"]  # the table's order
     assert all(0 <= r["picture_score"] <= 1 and 0 <= r["sound_score"] <= 1 for r in rows)
     saved = json.loads((out / "table1.json").read_text())
     assert [s["variant"] for s in saved["summary"]] == ["imprint", "joint"]
     finished = sorted((work / "table1" / "rows").rglob("*.json"))
     stamps = [f.stat().st_mtime_ns for f in finished]
-    again = evaluate("table1", out, work, variants=["joint", "imprint", "audio-only"], **args)
+    again = evaluate(world, "table1", out, work, variants=["joint", "imprint", "audio-only"],
+                     **args)
     assert len(again) == 3 and [f.stat().st_mtime_ns for f in finished] == stamps  # skipped
     assert "| audio-only |" in (out / "table1.md").read_text()
     with pytest.raises(ValueError, match="not in table1"):
-        evaluate("table1", out, work, variants=["magic"], **args)
+        evaluate(world, "table1", out, work, variants=["magic"], **args)
     # any prefix of 8 x k diagonal pairs holds every class k times
     pairs = class_pairs(PICTURE_CLASSES, SOUND_CLASSES)
     assert len(set(pairs)) == 64

@@ -66,8 +66,11 @@ VAE = {
 TEXT = {
     "tiny": dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2,
                  num_attention_heads=2),
-    "full": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                 num_attention_heads=12, projection_dim=768, hidden_act="quick_gelu"),
+    # CLIP ViT-L/14's text tower with its 49,408-token embedding (123.1 M parameters);
+    # the tokenizer keeps its few symbols, the first rows of that embedding
+    "full": dict(vocab_size=49408, hidden_size=768, intermediate_size=3072,
+                 num_hidden_layers=12, num_attention_heads=12, projection_dim=768,
+                 hidden_act="quick_gelu"),
 }  # fmt: skip
 VOCODER = {"tiny": TINY_VOCODER, "full": FULL_VOCODER}
 
@@ -138,10 +141,9 @@ def write_stable_diffusion(folder: Path, seed: int = 0, size: str = "tiny") -> P
         down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
         **VAE[size],
     )  # fmt: skip
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(vocab_size=vocab_size, max_position_embeddings=77, bos_token_id=0,
-                       eos_token_id=1, pad_token_id=1, **TEXT[size])  # fmt: skip
-    )
+    text = {"vocab_size": vocab_size, "max_position_embeddings": 77, "bos_token_id": 0,
+            "eos_token_id": 1, "pad_token_id": 1, **TEXT[size]}  # fmt: skip
+    text_encoder = CLIPTextModel(CLIPTextConfig(**text))
     scheduler = PNDMScheduler(  # SD 1.5's scheduler/ folder, as on the hub
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
         num_train_timesteps=1000, set_alpha_to_one=False, skip_prk_steps=True, steps_offset=1,

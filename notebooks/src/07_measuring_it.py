@@ -10,7 +10,7 @@
 # how few sampler steps can we get away with?
 #
 # **Which world drew this page:** the tables come from the miniature world
-# (`python -m itslib.evaluate`, data in `itslib/mini/results/`); the CLIP/CLAP cells
+# (`python -m itslib evaluate`, data in `itslib/mini/results/`); the CLIP/CLAP cells
 # run only with the real models.
 
 # %%

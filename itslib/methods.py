@@ -1,0 +1,175 @@
+"""The methods the book compares, as small objects looked up by name.
+
+Each method declares which settings it takes, once, and has one way to run::
+
+    method = make_method("imprint", strength=0.7)
+    result = method.run(world, image_prompt, audio_prompt, seed=0)
+    result.params["unet_evaluations"]         # each method counts its own
+
+- ``joint``: the paper's product of experts (settings: :class:`itslib.settings.Settings`);
+- ``image-only`` / ``audio-only``: the same sampler with one expert's weight at 1;
+- ``imprint``: carve the image expert's picture into the audio expert's spectrogram;
+- ``sds``: score distillation of a Fourier-feature canvas.
+
+Sweeps, the evaluation tables, the CLI and the chapters all dispatch through
+:data:`METHODS`, the way Visual Anagrams looks its views up by name. A setting left out
+takes the method's own default: the paper's for the joint sampler and imprint
+(:class:`~itslib.settings.Settings`, :func:`~itslib.baselines.imprint_baseline`), the
+world's for SDS (:attr:`itslib.worlds.World.sds`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from itslib.baselines import SDSSettings, imprint_baseline, sds_baseline
+from itslib.pipeline import SETTING_KEYWORDS
+from itslib.results import Result
+from itslib.settings import Settings
+
+if TYPE_CHECKING:  # only for annotations: worlds imports the library, not the reverse
+    from itslib.worlds import World
+
+
+@dataclass
+class Method:
+    """A compared method: ``settings`` (name -> value) over its defaults, and :meth:`run`."""
+
+    name: ClassVar[str] = ""
+    takes: ClassVar[frozenset[str]] = frozenset()  # the setting names it accepts
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.settings) - self.takes)
+        if unknown:
+            raise ValueError(f"{self.name} takes no setting {', '.join(unknown)}; its settings "
+                             f"are: {', '.join(sorted(self.takes))}.")  # fmt: skip
+        self.check()
+
+    def check(self) -> None:
+        """Raise ``ValueError`` for a value the method cannot take (before any work)."""
+
+    def run(self, world: World, image_prompt: str, audio_prompt: str, seed: int = 0,
+            progress: bool = False) -> Result:  # fmt: skip
+        raise NotImplementedError
+
+
+class Joint(Method):
+    """The joint sampler: ``settings`` are :class:`~itslib.settings.Settings` fields."""
+
+    name = "joint"
+    takes = SETTING_KEYWORDS - {"seed"}
+    fixed: ClassVar[dict[str, Any]] = {}
+
+    def check(self) -> None:
+        Settings(**(self.settings | self.fixed)).check()
+
+    def run(self, world, image_prompt, audio_prompt, seed=0, progress=False) -> Result:
+        (result,) = world.pipeline(image_prompt, audio_prompt, seed=seed, progress=progress,
+                                   **(self.settings | self.fixed))  # fmt: skip
+        result.params["method"] = self.name
+        return result
+
+
+class ImageOnly(Joint):
+    """The image expert alone: the joint sampler with audio weight 0 and no warm start."""
+
+    name = "image-only"
+    fixed = {"audio_weight": 0.0, "image_start": 0.0}
+    takes = Joint.takes - set(fixed)
+
+
+class AudioOnly(Joint):
+    """The audio expert alone: the joint sampler with audio weight 1."""
+
+    name = "audio-only"
+    fixed = {"audio_weight": 1.0}
+    takes = Joint.takes - set(fixed)
+
+
+IMPRINT_SETTINGS = frozenset(inspect.signature(imprint_baseline).parameters) - {
+    "pipeline", "image_prompt", "audio_prompt", "picture", "sound", "seed"}  # fmt: skip
+
+
+class Imprint(Method):
+    """Imprint (the paper's baseline): settings are :func:`imprint_baseline`'s keywords
+    (``strength``, ``image_steps``, ``audio_steps``, guidance, canvas, vocoder), plus
+    ``steps`` for both step counts at once."""
+
+    name = "imprint"
+    takes = IMPRINT_SETTINGS | {"steps"}
+
+    def check(self) -> None:
+        for name in ("steps", "image_steps", "audio_steps", "height", "width"):
+            value = self.settings.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):  # fmt: skip
+                raise ValueError(f"{name}={value!r} must be a whole number >= 1.")
+        strength = self.settings.get("strength", 0.5)
+        if not (isinstance(strength, (int, float)) and 0.0 <= strength <= 1.0):
+            raise ValueError(f"strength={strength!r} must be in [0, 1].")
+        for name in ("image_guidance", "audio_guidance"):
+            value = self.settings.get(name)
+            if value is not None and not (isinstance(value, (int, float)) and value >= 0
+                                          and math.isfinite(value)):  # fmt: skip
+                raise ValueError(f"{name}={value!r} must be a finite number >= 0.")
+
+    def run(self, world, image_prompt, audio_prompt, seed=0, progress=False) -> Result:
+        settings = dict(self.settings)
+        if "steps" in settings:
+            steps = settings.pop("steps")
+            settings = {"image_steps": steps, "audio_steps": steps} | settings
+        result = imprint_baseline(world.pipeline, image_prompt, audio_prompt, seed=seed,
+                                  **settings)  # fmt: skip
+        result.params["unet_evaluations"] = 2 * (result.params["image_steps"]
+                                                 + result.params["audio_steps"])  # fmt: skip
+        return result
+
+
+SDS_SETTINGS = frozenset(f.name for f in fields(SDSSettings)) - {"seed", "extra"}
+
+
+class SDS(Method):
+    """Score distillation (the paper's other baseline): settings are
+    :class:`~itslib.baselines.SDSSettings` fields over the world's (:attr:`World.sds`),
+    plus ``vocoder``. Given ``steps`` alone, the audio-only warm start keeps its share."""
+
+    name = "sds"
+    takes = SDS_SETTINGS | {"vocoder"}
+
+    def check(self) -> None:
+        if "steps" in self.settings and not isinstance(self.settings["steps"], int):
+            raise ValueError(f"steps={self.settings['steps']!r} must be a whole number >= 1.")
+        self.resolve_over(SDSSettings()).check()
+
+    def resolve(self, world: World, seed: int = 0) -> SDSSettings:
+        """The settings this run uses: the world's, with this method's over them."""
+        return self.resolve_over(world.sds, seed)
+
+    def resolve_over(self, base: SDSSettings, seed: int = 0) -> SDSSettings:
+        given = {k: v for k, v in self.settings.items() if k != "vocoder"}
+        if "steps" in given and "audio_only_steps" not in given:
+            given["audio_only_steps"] = round(base.audio_only_steps * given["steps"] / base.steps)
+        return replace(base, seed=seed, **given)
+
+    def run(self, world, image_prompt, audio_prompt, seed=0, progress=False) -> Result:
+        settings = self.resolve(world, seed)
+        result = sds_baseline(world.pipeline, image_prompt, audio_prompt, settings,
+                              vocoder=self.settings.get("vocoder"), progress=progress)  # fmt: skip
+        steps, warm = result.params["steps"], result.params["audio_only_steps"]
+        image_calls = steps - warm if settings.image_weight > 0 else 0
+        result.params["unet_evaluations"] = 2 * (steps + image_calls)  # CFG: batch 2 per call
+        return result
+
+
+METHODS: dict[str, type[Method]] = {m.name: m for m in (Joint, ImageOnly, AudioOnly, Imprint, SDS)}
+
+
+def make_method(name: str, **settings: Any) -> Method:
+    """The method called ``name`` with ``settings`` (checked against what it takes)."""
+    if name not in METHODS:
+        raise ValueError(f"method={name!r} must be one of {', '.join(METHODS)}.")
+    return METHODS[name](settings)

@@ -1,0 +1,114 @@
+"""The joint method's settings: each default, range and help text declared once.
+
+:class:`Settings` is the single source of truth for one generation. The pipeline fills
+in the world's defaults where a field is ``None`` (the canvas, the vocoder, the crop),
+checks everything in :meth:`Settings.check`, and the ``generate`` command's flags and
+their help are made from these fields (:func:`itslib.cli.add_settings_flags`).
+
+The defaults are the paper's (Chen, Geng and Owens 2024, Sec. 3.3 and 4; its public code,
+github.com/IFICL/images-that-sound): DDIM with 100 steps, guidance 10 for both experts,
+equal weights, and an audio-only warm start for the first 10% of the steps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+SCHEDULERS = ("ddim", "dpm++", "dpm++sde", "euler", "pndm")
+VOCODERS = ("hifigan", "griffin-lim")
+
+
+def setting(default: Any, help: str, choices: tuple[str, ...] | None = None, flag: bool = True):
+    """A :class:`Settings` field with its help text (``flag``: a ``generate`` option)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "flag": flag})
+
+
+@dataclass
+class Settings:
+    """Every knob of one joint generation. ``None``: the world decides (see each help)."""
+
+    image_prompt: str = setting("", "what it should look like (mini world: a picture class)",
+                                flag=False)  # fmt: skip
+    audio_prompt: str = setting("", "what it should sound like (mini world: a sound class)",
+                                flag=False)  # fmt: skip
+    negative_image_prompt: str = setting("", "the image expert's unconditional text")
+    negative_audio_prompt: str = setting("", "the audio expert's unconditional text")
+    steps: int = setting(100, "denoising steps, >= 1")
+    image_guidance: float = setting(10.0, "the image expert's classifier-free guidance, >= 0")
+    audio_guidance: float = setting(10.0, "the audio expert's classifier-free guidance, >= 0")
+    audio_weight: float = setting(0.5, "the audio expert's weight in [0, 1]; the image "
+                                  "expert gets 1 - it")  # fmt: skip
+    image_start: float = setting(0.1, "share of the steps in [0, 1) before the image expert "
+                                 "joins (the warm start)")  # fmt: skip
+    audio_start: float = setting(0.0, "share of the steps in [0, 1) before the audio expert joins")
+    height: int | None = setting(None, "pixels = mel bins, a positive multiple of 8 (default: "
+                                 "the world's canvas, 256 real, 64 mini)")  # fmt: skip
+    width: int | None = setting(None, "pixels = frames (100 a second), a positive multiple of 8 "
+                                "(default: the world's canvas, 1024 real, 256 mini)")  # fmt: skip
+    seed: int = setting(0, "sample k starts from the noise of seed + k", flag=False)
+    scheduler: str = setting("ddim", "the diffusers scheduler", choices=SCHEDULERS)
+    eta: float = setting(0.0, "DDIM's stochasticity, >= 0 (0: deterministic)")
+    vocoder: str | None = setting(None, "how the spectrogram becomes sound (default: hifigan "
+                                  "when the audio model has one, else griffin-lim)",
+                                  choices=VOCODERS)  # fmt: skip
+    crop_right: bool | None = setting(None, "drop the dark right-edge band the VAE leaves "
+                                      "(32/1024 of the width; default: on in the real world)",
+                                      flag=False)  # fmt: skip
+    strength: float = setting(1.0, "with a starting picture or sound (--init-picture, "
+                              "--init-sound): how much noise, in (0, 1]; 1 keeps nothing of it")
+    init: str | None = setting(None, "what the sample started from", flag=False)
+
+    @classmethod
+    def names(cls, flags_only: bool = False) -> list[str]:
+        """The field names (only those that are ``generate`` flags with ``flags_only``)."""
+        return [f.name for f in fields(cls) if f.metadata.get("flag", True) or not flags_only]
+
+    def check(self) -> Settings:
+        """Raise ``ValueError`` naming the parameter and its allowed values; ``None``
+        fields (left to the world) are not checked. Returns ``self``."""
+        for name in ("image_prompt", "audio_prompt", "negative_image_prompt",
+                     "negative_audio_prompt"):  # fmt: skip
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name}={getattr(self, name)!r} must be a string.")
+        for name in ("steps", "seed", "height", "width"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{name}={value!r} must be a whole number.")
+        for name in ("height", "width"):
+            value = getattr(self, name)
+            if value is not None and (value <= 0 or value % 8):
+                raise ValueError(f"{name}={value} must be a positive multiple of 8 (the VAE "
+                                 f"downsamples by 8); try {max(8, round(value / 8) * 8)}.")
+        if self.steps < 1:
+            raise ValueError(f"steps={self.steps} must be >= 1.")
+        for name in ("image_guidance", "audio_guidance", "eta"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name}={value!r} must be a finite number >= 0.")
+        if not (isinstance(self.audio_weight, (int, float)) and 0.0 <= self.audio_weight <= 1.0):
+            raise ValueError(f"audio_weight={self.audio_weight!r} must be in [0, 1].")
+        for name in ("image_start", "audio_start"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
+                raise ValueError(f"{name}={value!r} must be in [0, 1).")
+        if min(round(self.image_start * self.steps), round(self.audio_start * self.steps)) > 0:
+            raise ValueError(
+                "no expert is active at step 0: set image_start=0 or audio_start=0 "
+                f"(got image_start={self.image_start}, audio_start={self.audio_start})."
+            )
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler={self.scheduler!r} is not one of {', '.join(SCHEDULERS)}.")
+        if self.vocoder is not None and self.vocoder not in VOCODERS:
+            raise ValueError(f"vocoder={self.vocoder!r} is not one of {', '.join(VOCODERS)}.")
+        if not (isinstance(self.strength, (int, float)) and 0.0 < self.strength <= 1.0):
+            raise ValueError(f"strength={self.strength!r} must be in (0, 1].")
+        if self.strength != 1.0 and self.init is None:
+            raise ValueError(f"strength={self.strength} needs a starting picture or sound "
+                             "(init_picture / init_sound, --init-picture / --init-sound); "
+                             "without one, leave strength out.")  # fmt: skip
+        return self
+
+
+DEFAULTS = Settings()
