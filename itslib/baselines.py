@@ -36,8 +36,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from itslib import audio
+from itslib._hub import model_id
 from itslib.audio import AUFFUSION, MelConfig
 from itslib.experts import Expert
+from itslib.hifigan import HiFiGAN
 from itslib.pipeline import ImagesThatSound, make_scheduler
 from itslib.results import Result
 from itslib.sampler import Term, sample
@@ -241,8 +243,6 @@ def vocode_with(logmel: np.ndarray, mel: MelConfig, vocoder: nn.Module | None = 
 
 def vocoder_name(vocoder: nn.Module | None) -> str:
     """How :func:`vocode_with` plays a log-mel with ``vocoder``, for ``params``."""
-    from itslib.hifigan import HiFiGAN
-
     if vocoder is None:
         return "griffin-lim"
     return "hifigan" if isinstance(vocoder, HiFiGAN) else type(vocoder).__name__
@@ -256,9 +256,6 @@ def file_vocoder(vocoder: nn.Module | str | None, model: str | os.PathLike | Non
     if vocoder is None or vocoder == "griffin-lim":
         return None
     if vocoder == "hifigan":
-        from itslib._hub import model_id
-        from itslib.hifigan import HiFiGAN
-
         return HiFiGAN.from_pretrained(str(model or model_id("audio")), subfolder="vocoder")
     if isinstance(vocoder, nn.Module):
         return vocoder
@@ -444,7 +441,8 @@ def encode_differentiably(expert: Expert, pictures: torch.Tensor) -> torch.Tenso
 
 @dataclass
 class SDSSettings:
-    """The paper's SDS settings (FACTS.md); fewer steps for the miniature world."""
+    """The paper's SDS settings (its appendix and its public code, github.com/IFICL/
+    images-that-sound, main_sds.py); each world chooses its own (:attr:`World.sds`)."""
 
     steps: int = 40_000
     audio_only_steps: int = 5_000

@@ -46,6 +46,8 @@ from itslib._hub import (
     unavailable_message,
 )
 from itslib._hub import model_id as real_model_id
+from itslib._io import write_png
+from itslib.audio import load_audio
 
 STAGE_1_MODEL = REAL_MODELS["if_stage1"].hub_id
 STAGE_2_MODEL = REAL_MODELS["if_stage2"].hub_id
@@ -413,14 +415,11 @@ def colorize_sample_folder(
 
     color = colorize(spectrogram, image_prompt, colorizer=colorizer, **settings)
 
-    from itslib._io import write_png
-
     path = folder / "color.png"
     write_png(path, color)
     if video:
         import soundfile as sf
 
-        from itslib.audio import load_audio
         from itslib.viz import write_video
 
         rate = sf.info(str(folder / "audio.wav")).samplerate

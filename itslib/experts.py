@@ -30,6 +30,8 @@ from itslib._hub import (
 )
 from itslib._hub import model_id as real_model_id
 from itslib.audio import AUFFUSION, MelConfig
+from itslib.colorize import gated_message
+from itslib.hifigan import HiFiGAN
 
 
 @dataclass
@@ -263,8 +265,6 @@ def load_audio_expert(
     """The audio expert: Auffusion, with its HiFi-GAN from the repository's ``vocoder/``
     (in ``expert.extras["vocoder"]``, fp32 unless on CUDA). ``None``: ``ITSLIB_AUDIO_MODEL``
     if set, else the hub's Auffusion."""
-    from itslib.hifigan import HiFiGAN
-
     model_id = model_id or real_model_id("audio")
     expert = load_stable_diffusion_expert(model_id, "audio", device, dtype, offload)
     if vocoder:
@@ -285,8 +285,6 @@ def load_if_expert(
     ``ITSLIB_IF_STAGE1`` if set, else the hub's IF-I-M."""
     from diffusers import DDPMScheduler, UNet2DConditionModel
     from transformers import AutoTokenizer, T5EncoderModel
-
-    from itslib.colorize import gated_message
 
     device = device or default_device()
     dtype = dtype or default_dtype(device)

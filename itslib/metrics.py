@@ -26,6 +26,8 @@ import torch
 from itslib._hub import REAL_MODELS, ModelUnavailableError, is_local, unavailable_message
 from itslib._hub import model_id as real_model_id
 from itslib.audio import peak_normalize
+from itslib.mini.store import judge_pictures, judge_sounds, load_components
+from itslib.mini.world import NUM_SAMPLES, PICTURE_CLASSES, SAMPLE_RATE, SOUND_CLASSES, check_class
 
 CLIP_ID = REAL_MODELS["clip"].hub_id
 CLAP_ID = REAL_MODELS["clap"].hub_id
@@ -299,8 +301,6 @@ class MiniJudge:
         picture_classes: Sequence[str] | None = None,
         sound_classes: Sequence[str] | None = None,
     ) -> None:
-        from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
-
         self.picture_judge, self.sound_judge = picture_judge.eval(), sound_judge.eval()
         self.picture_classes = tuple(picture_classes or PICTURE_CLASSES)
         self.sound_classes = tuple(sound_classes or SOUND_CLASSES)
@@ -308,8 +308,6 @@ class MiniJudge:
     @classmethod
     def shipped(cls, folder: str | Path | None = None, device: str = "cpu") -> MiniJudge:
         """The judges shipped in the package (or in ``folder``), via ``load_components``."""
-        from itslib.mini import load_components
-
         parts = load_components(folder, device=device)
         return cls(
             parts.picture_judge, parts.sound_judge, parts.picture_classes, parts.sound_classes
@@ -317,14 +315,10 @@ class MiniJudge:
 
     @staticmethod
     def _classes(prompts: list[str], classes: tuple[str, ...], name: str) -> np.ndarray:
-        from itslib.mini.world import check_class
-
         return np.array([check_class(p, classes, name) for p in prompts])
 
     def score_pictures(self, pictures: Any, prompts: str | Sequence[str]) -> np.ndarray:
         """p(prompted picture class) x 100, shape (B,), for pictures (B, 64, 256) in [0, 1]."""
-        from itslib.mini.store import judge_pictures
-
         batch = np.stack(_batch(pictures, 2, "pictures"))
         wanted = self._classes(_prompt_list(prompts, len(batch)), self.picture_classes, "prompt")
         probs = judge_pictures(batch, judge=self.picture_judge)
@@ -336,9 +330,6 @@ class MiniJudge:
         """p(prompted sound class) x 100, shape (B,), for waveforms (B, 40960) at 16 kHz (other
         rates are resampled to 16 kHz first). The judge listens to the waveform itself."""
         import librosa
-
-        from itslib.mini.store import judge_sounds
-        from itslib.mini.world import NUM_SAMPLES, SAMPLE_RATE
 
         wavs = _batch(waveforms, 1, "waveforms")
         if sample_rate != SAMPLE_RATE:

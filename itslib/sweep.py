@@ -35,8 +35,10 @@ import numpy as np
 import torch
 
 from itslib._io import atomic_path, ensure_writable_folder
+from itslib.fidelity import sample_folders
 from itslib.methods import METHODS, make_method
 from itslib.metrics import Judges, mean_ci
+from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
 from itslib.results import Result
 
 if TYPE_CHECKING:
@@ -81,8 +83,6 @@ def load_prompt_pairs(
     or ``{"pairs": [[image, audio], ...]}``.
     """
     if name == "mini-classes":
-        from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
-
         return pairs_from_lists(PICTURE_CLASSES, SOUND_CLASSES)
     if name == "examples":
         if not examples:
@@ -252,8 +252,6 @@ def score_folder(folder: str | Path, judges: Judges) -> list[dict]:
     ``params.json``, the sound judge hears ``audio.wav`` with its audio prompt."""
     import soundfile as sf
     from PIL import Image
-
-    from itslib.fidelity import sample_folders
 
     rows = []
     for sample in sample_folders(folder, "audio.wav"):

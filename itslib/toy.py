@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from itslib.experts import Expert
+from itslib.mini.experts import ClassPromptEncoder
 
 SD_SCHEDULE = {
     "_class_name": "DDIMScheduler", "beta_start": 0.00085, "beta_end": 0.012,
@@ -104,8 +105,6 @@ def toy_expert(name: str, prompts: dict[str, GaussianMixture],
     guidance g the expert samples p_uncond^(1-g) p_prompt^g.
     """
     from diffusers import DDIMScheduler
-
-    from itslib.mini.experts import ClassPromptEncoder
 
     alphas = DDIMScheduler.from_config(SD_SCHEDULE).alphas_cumprod
     mixtures = [*prompts.values(), unconditional]  # the null class is the last one

@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from itslib.mini.datasets import test_sets
 from itslib.mini.models import SCHEDULER_CONFIG, Judge
+from itslib.mini.sounds import sound_picture
 from itslib.mini.world import NUM_SAMPLES, PICTURE_CLASSES, SOUND_CLASSES
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights"
@@ -138,8 +140,6 @@ def judge_sounds(waveforms, judge: Judge | None = None, folder: str | None = Non
     The judge listens: it computes the log-mel of each waveform itself (peak
     normalised, ``MINI_MEL``), so pass what you would play, e.g. a Griffin-Lim output.
     """
-    from itslib.mini.sounds import sound_picture
-
     wavs = _as_batch(waveforms, (NUM_SAMPLES,), "waveforms").numpy()
     pictures = torch.from_numpy(np.stack([sound_picture(w) for w in wavs]))
     judge = judge if judge is not None else _default_judges(folder)[1]
@@ -176,8 +176,6 @@ def export(
 ) -> dict:
     """Copy the finished stages' weights into ``folder`` (atomically) with ``training.json``."""
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DModel
-
-    from itslib.mini.datasets import test_sets
 
     run = Path(trainer.out)
     folder = Path(folder)

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from itslib._io import atomic_path
 from itslib.mini import datasets as ds
 from itslib.mini.models import Judge, build_scheduler, build_unet, build_vae
+from itslib.mini.store import DEFAULT_WEIGHTS, export
 from itslib.mini.world import NULL_CLASS, PICTURE_CLASSES
 
 STAGES = ("autoencoder", "image", "audio", "judges")
@@ -346,8 +347,6 @@ def main(argv: list[str] | None = None) -> int:
     stages = tuple(s for s in STAGES if not args.stage or s in args.stage)
     results = trainer.run(stages)
     if not args.no_export and all(trainer.done(s) for s in STAGES):
-        from itslib.mini.store import DEFAULT_WEIGHTS, export
-
         folder = Path(args.weights) if args.weights else DEFAULT_WEIGHTS
         command = "python -m itslib.mini.train " + " ".join(argv if argv else sys.argv[1:])
         info = export(trainer, folder, command=command, plan=asdict(plan), wall=time.time() - tic)
