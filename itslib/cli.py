@@ -22,12 +22,13 @@ import torch
 
 from itslib import audio, evaluate, sweep
 from itslib._hub import REAL_MODELS
-from itslib._io import ensure_writable_folder
+from itslib._io import atomic_path, ensure_writable_folder
 from itslib.baselines import imprint_baseline, imprint_files, sds_baseline
 from itslib.colorize import colorize_sample_folder, load_colorizer
 from itslib.demo import run_demo
 from itslib.experts import load_if_expert
 from itslib.methods import METHODS, make_method
+from itslib.metrics import keep_best
 from itslib.mini.datasets import single_thread
 from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
 from itslib.rehearsal import export_lines, write_rehearsal
@@ -144,12 +145,13 @@ def out_folder(args: argparse.Namespace) -> str:
     return f"out/{args.command}" if args.out is None else args.out
 
 
-def sample_folders(args: argparse.Namespace) -> list[Path]:
-    """The sample folders to write; fails before any work if one exists."""
+def sample_folders(args: argparse.Namespace, count: int | None = None) -> list[Path]:
+    """The ``count`` (default ``--num-samples``) sample folders to write; fails before
+    any work if one exists."""
     if args.num_samples < 1:
         raise ValueError(f"--num-samples={args.num_samples} must be >= 1.")
     out = ensure_writable_folder(out_folder(args), name="--out")
-    folders = [out / f"sample_{k:03d}" for k in range(args.num_samples)]
+    folders = [out / f"sample_{k:03d}" for k in range(count or args.num_samples)]
     taken = [str(f) for f in folders if f.exists()]
     if taken and not args.overwrite:
         raise ValueError(
@@ -191,8 +193,12 @@ def run_generate(args: argparse.Namespace) -> None:
         if given and not Path(given).is_file():
             raise FileNotFoundError(f"{flag} {given!r} does not exist.")
     Settings(args.image_prompt or "", args.audio_prompt or "", init=init, **settings).check()
+    if args.keep is not None and not 1 <= args.keep <= args.num_samples:
+        raise ValueError(f"--keep={args.keep} must be in 1..--num-samples ({args.num_samples}).")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ValueError(f"--batch-size={args.batch_size} must be >= 1.")
     check_device(args)
-    folders = sample_folders(args)
+    folders = sample_folders(args, args.keep)
     world = world_from(args)
     pipeline = world.pipeline
     if args.image_prompt is None:
@@ -208,9 +214,14 @@ def run_generate(args: argparse.Namespace) -> None:
         mel = pipeline.audio_expert.mel
         start["init_sound"] = audio.load_audio(args.init_sound, mel.sample_rate,
                                                seconds=mel.seconds(width))  # fmt: skip
-    for k, folder in enumerate(folders):
-        (result,) = pipeline(args.image_prompt, args.audio_prompt, seed=args.seed + k,
-                             **start, **settings)  # fmt: skip
+    results = pipeline(args.image_prompt, args.audio_prompt, num_samples=args.num_samples,
+                       seed=args.seed, batch_size=args.batch_size, **start, **settings)  # fmt: skip
+    if args.keep is not None:  # the paper's re-ranking: the best by both judges
+        results, ranking = keep_best(results, world.load_judges(args.device), args.keep)
+        with atomic_path(folders[0].parent / "ranking.md") as tmp:
+            tmp.write_text(ranking)
+        print(ranking)
+    for result, folder in zip(results, folders, strict=True):
         save(result, folder, args, save_latents=args.save_latents)
     done(folders)
 
@@ -417,6 +428,11 @@ def generate_parser(commands) -> None:
     p.add_argument("--no-crop", action="store_true",
                    help="keep the right-edge 32/1024 of the width (the real world crops it)")
     p.add_argument("--save-latents", action="store_true", help="also write latents.npy")
+    p.add_argument("--batch-size", type=int,
+                   help="samples denoised together (default: up to 8)")  # fmt: skip
+    p.add_argument("--keep", type=int, metavar="K",
+                   help="score the --num-samples samples with the world's judges and keep the "
+                   "K best by both scores (writes ranking.md)")  # fmt: skip
     add_output_flags(p)
     add_world_flags(p)
 

@@ -460,3 +460,27 @@ def rerank(
         keep = np.arange(pictures.size)
         return keep[np.argsort(rank_p + rank_s, kind="stable")][:1]
     return keep[np.argsort((rank_p + rank_s)[keep], kind="stable")]
+
+
+def keep_best(results: Sequence[Any], judges: Judges, keep: int) -> tuple[list[Any], str]:
+    """The paper's re-ranking: score ``results`` with ``judges`` and keep the ``keep`` best
+    by both scores (the lowest sum of their picture-score and sound-score ranks, ties by
+    order), best first. Each result's ``params`` gets ``picture_score``, ``sound_score``
+    and ``rank`` (0 = best of all); returns the kept results and a Markdown ranking of all.
+    """
+    results = list(results)
+    if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= len(results):
+        raise ValueError(f"keep={keep!r} must be a whole number in 1..{len(results)} (the "
+                         "number of samples drawn).")  # fmt: skip
+    rows = judges.score(results)
+    pictures = np.array([row["picture_score"] for row in rows])
+    sounds = np.array([row["sound_score"] for row in rows])
+    order = np.argsort(_ranks(pictures) + _ranks(sounds), kind="stable")
+    lines = ["| rank | seed | picture score | sound score | kept |", "|---|---|---|---|---|"]
+    for rank, i in enumerate(order):
+        results[i].params |= {"picture_score": round(float(pictures[i]), 3),
+                              "sound_score": round(float(sounds[i]), 3), "rank": rank}
+        lines.append(f"| {rank} | {results[i].params.get('seed', i)} | {pictures[i]:.1f} | "
+                     f"{sounds[i]:.1f} | {'yes' if rank < keep else ''} |")  # fmt: skip
+    table = f"Scores: {judges.unit}; ranked by the sum of both ranks.\n\n" + "\n".join(lines)
+    return [results[i] for i in order[:keep]], table + "\n"

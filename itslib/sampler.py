@@ -23,7 +23,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from tqdm.auto import tqdm
@@ -69,6 +69,12 @@ class Step:
     weights: dict[str, float]
     mixed: torch.Tensor
     x0: torch.Tensor  # predicted clean latent from the mixed estimate
+
+    def one(self, i: int) -> Step:
+        """The record of sample ``i`` of a batch (tensors (1, 4, h, w))."""
+        pick = slice(i, i + 1)
+        return replace(self, x_t=self.x_t[pick], mixed=self.mixed[pick], x0=self.x0[pick],
+                       noise={name: value[pick] for name, value in self.noise.items()})
 
 
 @dataclass
