@@ -56,6 +56,11 @@ class Method:
             progress: bool = False) -> Result:  # fmt: skip
         raise NotImplementedError
 
+    def run_many(self, world: World, image_prompt: str, audio_prompt: str,
+                 seeds: list[int]) -> list[Result]:  # fmt: skip
+        """One result per seed (a method that can batch them overrides this)."""
+        return [self.run(world, image_prompt, audio_prompt, seed=seed) for seed in seeds]
+
 
 class Joint(Method):
     """The joint sampler: ``settings`` are :class:`~itslib.settings.Settings` fields."""
@@ -72,6 +77,17 @@ class Joint(Method):
                                    **(self.settings | self.fixed))  # fmt: skip
         result.params["method"] = self.name
         return result
+
+    def run_many(self, world, image_prompt, audio_prompt, seeds) -> list[Result]:
+        """Consecutive seeds are denoised together (sample k starts from seed + k)."""
+        if list(seeds) != list(range(seeds[0], seeds[0] + len(seeds))):
+            return super().run_many(world, image_prompt, audio_prompt, seeds)
+        results = world.pipeline(image_prompt, audio_prompt, num_samples=len(seeds),
+                                 seed=seeds[0], batch_size=len(seeds), progress=False,
+                                 **(self.settings | self.fixed))  # fmt: skip
+        for result in results:
+            result.params["method"] = self.name
+        return results
 
 
 class ImageOnly(Joint):

@@ -39,6 +39,7 @@ from itslib.fidelity import sample_folders
 from itslib.methods import METHODS, make_method
 from itslib.metrics import Judges, mean_ci
 from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
+from itslib.pipeline import DEFAULT_BATCH
 from itslib.results import Result
 
 if TYPE_CHECKING:
@@ -292,42 +293,78 @@ def sample_path(out: Path, job: Job) -> Path:
     return out / "samples" / job.variant.folder / f"sample_{job.key}"
 
 
+def batches(jobs: Sequence[Job], size: int) -> list[list[Job]]:
+    """``jobs`` grouped for drawing together: the same variant and prompt pair with
+    consecutive seeds, at most ``size`` to a group, in the order the groups first appear."""
+    groups: dict[tuple[str, int], list[Job]] = {}
+    for job in jobs:
+        groups.setdefault((job.variant.folder, job.pair), []).append(job)
+    out: list[list[Job]] = []
+    for group in groups.values():
+        group.sort(key=lambda j: j.seed)
+        run = [group[0]]
+        for job in group[1:]:
+            if job.seed == run[-1].seed + 1 and len(run) < size:
+                run.append(job)
+            else:
+                out.append(run)
+                run = [job]
+        out.append(run)
+    return out
+
+
 def run_sweep(world: World, jobs: Sequence[Job], out: str | Path,
               defaults: dict[str, Any] | None = None,
               judges: Judges | None = None, save_samples: bool = True,
               process_index: int = 0, num_processes: int = 1,
-              progress: bool = True) -> list[dict]:  # fmt: skip
+              progress: bool = True, batch_size: int = DEFAULT_BATCH) -> list[dict]:  # fmt: skip
     """Run this process's share of ``jobs`` (skipping finished ones); returns its new rows.
 
-    Each finished job leaves ``OUT/rows/<variant>/<key>.json`` (and, with
-    ``save_samples``, its sample folder), written atomically, so the sweep resumes.
+    The seeds of one variant and prompt pair are drawn together, ``batch_size`` at a time
+    (:meth:`Method.run_many`); processes share the work by such groups. Each finished job
+    leaves ``OUT/rows/<variant>/<key>.json`` (and, with ``save_samples``, its sample
+    folder), written atomically, so the sweep resumes.
     """
     from tqdm.auto import tqdm
 
-    out = ensure_writable_folder(out, name="out")
+    out = ensure_writable_folder(out, name="out", create=True)
     defaults = dict(defaults or {})
-    mine = [j for n, j in enumerate(jobs) if n % num_processes == process_index]
+    groups = batches(jobs, size=max(1, len(jobs)))  # whole seed runs, then split by process
+    mine = [j for g, group in enumerate(groups) if g % num_processes == process_index
+            for j in group]  # fmt: skip
     todo = [j for j in mine if not row_path(out, j).exists()]
     new_rows = []
-    bar = tqdm(todo, desc=f"sweep [{process_index + 1}/{num_processes}]", disable=not progress)
-    for job in bar:
-        result = run_job(world, job, defaults)
-        row = {"variant": job.variant.name, "method": job.variant.method,
-               "settings": json.dumps(job.variant.settings, sort_keys=True), "pair": job.pair,
-               "image_prompt": job.image_prompt, "audio_prompt": job.audio_prompt,
-               "seed": job.seed, **score(result, judges),
-               "unet_evaluations": int(result.params.get("unet_evaluations", 0)),
-               "seconds": float(result.params["seconds"]), "folder": ""}  # fmt: skip
-        if save_samples:
-            folder = sample_path(out, job)
-            result.save(folder, overwrite=True)
-            row["folder"] = str(folder.relative_to(out))
-        path = row_path(out, job)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(row) + "\n")
-        new_rows.append(row)
+    bar = tqdm(total=len(todo), desc=f"sweep [{process_index + 1}/{num_processes}]",
+               disable=not progress)  # fmt: skip
+    for group in batches(todo, batch_size):
+        method = METHODS[group[0].variant.method]
+        shared = {k: v for k, v in defaults.items() if k in method.takes}
+        runner = make_method(method.name, **(shared | group[0].variant.settings))
+        results = runner.run_many(world, group[0].image_prompt, group[0].audio_prompt,
+                                  [job.seed for job in group])  # fmt: skip
+        for job, result in zip(group, results, strict=True):
+            new_rows.append(save_row(out, job, result, judges, save_samples))
+            bar.update()
+    bar.close()
     return new_rows
+
+
+def save_row(out: Path, job: Job, result: Result, judges: Judges | None,
+             save_samples: bool) -> dict:  # fmt: skip
+    """Score one finished job and write its row (and its sample folder) atomically."""
+    row = {"variant": job.variant.name, "method": job.variant.method,
+           "settings": json.dumps(job.variant.settings, sort_keys=True), "pair": job.pair,
+           "image_prompt": job.image_prompt, "audio_prompt": job.audio_prompt,
+           "seed": job.seed, **score(result, judges),
+           "unet_evaluations": int(result.params.get("unet_evaluations", 0)),
+           "seconds": float(result.params["seconds"]), "folder": ""}  # fmt: skip
+    if save_samples:
+        folder = sample_path(out, job)
+        result.save(folder, overwrite=True)
+        row["folder"] = str(folder.relative_to(out))
+    with atomic_path(row_path(out, job)) as tmp:
+        tmp.write_text(json.dumps(row) + "\n")
+    return row
 
 
 def collect_rows(out: str | Path, jobs: Sequence[Job]) -> list[dict]:

@@ -97,3 +97,18 @@ def test_generate_keeps_the_best(tmp_path, monkeypatch, capsys):
     assert ranking.count("| yes |") == 1 and ranking.count("\n| ") == 4  # header + 3 samples
     assert main(["generate", "--num-samples", "2", "--keep", "3", "--out", str(out)]) == 2
     assert "--keep=3 must be in 1..--num-samples (2)" in capsys.readouterr().err
+
+
+def test_a_sweep_groups_consecutive_seeds_of_one_variant_and_pair():
+    from itslib import sweep
+
+    variants = sweep.make_variants(["joint", "imprint"], [{"steps": 2}])
+    jobs = sweep.make_jobs(variants, [("waves", "chord"), ("stars", "siren")], [0, 1, 2, 4])
+    groups = sweep.batches(jobs, size=2)
+    keys = [(g[0].variant.method, g[0].pair, [j.seed for j in g]) for g in groups]
+    assert keys == [("joint", 0, [0, 1]), ("joint", 0, [2]), ("joint", 0, [4]),
+                    ("imprint", 0, [0, 1]), ("imprint", 0, [2]), ("imprint", 0, [4]),
+                    ("joint", 1, [0, 1]), ("joint", 1, [2]), ("joint", 1, [4]),
+                    ("imprint", 1, [0, 1]), ("imprint", 1, [2]), ("imprint", 1, [4])]  # fmt: skip
+    assert sorted(j.key + j.variant.method for g in groups for j in g) == sorted(
+        j.key + j.variant.method for j in jobs)  # every job once
