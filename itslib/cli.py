@@ -29,6 +29,7 @@ from itslib.demo import run_demo
 from itslib.experts import load_if_expert
 from itslib.methods import METHODS, make_method
 from itslib.metrics import keep_best
+from itslib.mini import train as mini_train
 from itslib.mini.datasets import single_thread
 from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
 from itslib.rehearsal import export_lines, write_rehearsal
@@ -354,7 +355,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
                              f"{total} class pairs).")  # fmt: skip
     if args.weights is not None and not Path(args.weights).is_dir():
         raise FileNotFoundError(f"--weights {args.weights!r} is not a folder of miniature "
-                                "weights (python -m itslib.mini.train --out DIR writes one).")
+                                "weights (python -m itslib train-mini --out DIR writes one).")
     tables = list(evaluate.TABLES) if args.table == "all" else [args.table]
     for table in tables:
         evaluate.check_variants(table, args.variants)
@@ -385,6 +386,13 @@ def run_evaluate(args: argparse.Namespace) -> None:
                   f"{best['evaluation_speedup']:.1f}x fewer UNet evaluations, "
                   f"{best['seconds_speedup']:.1f}x faster\n")  # fmt: skip
     print(f"{time.perf_counter() - start:.0f} s in all")
+
+
+def run_train_mini(args: argparse.Namespace) -> None:
+    command = "python -m itslib " + " ".join(args.argv)
+    info = mini_train.train(args.out, args.seed, args.quick, args.stage, args.steps_scale,
+                            args.weights, not args.no_export, args.threads, command)  # fmt: skip
+    print(json.dumps(info, indent=2))
 
 
 def run_rehearse(args: argparse.Namespace) -> None:
@@ -545,6 +553,22 @@ def rehearse_parser(commands) -> None:
     p.add_argument("--quiet", action="store_true", help="print only the export lines")
 
 
+def train_mini_parser(commands) -> None:
+    p = command(commands, "train-mini", run_train_mini,
+                "train the miniature world from scratch (resumable, seeded)",
+                mini_train.__doc__.split("\n\n")[0])  # fmt: skip
+    p.add_argument("--out", required=True, help="run folder: checkpoints, data, log")
+    p.add_argument("--seed", type=int, default=0, help="draws every dataset and step")
+    p.add_argument("--quick", action="store_true", help="a few steps of every stage")
+    p.add_argument("--stage", choices=mini_train.STAGES, action="append", help="only these")
+    p.add_argument("--steps-scale", type=float, default=1.0,
+                   help="multiply every stage's step count (train longer on a faster machine)")
+    p.add_argument("--weights", help="export folder (default: the shipped weights)")
+    p.add_argument("--no-export", action="store_true", help="skip the export")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (1: the Griffin-Lim worker uses the second core)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="itslib", formatter_class=HelpFormatter,
@@ -553,7 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (demo_parser, generate_parser, imprint_parser, sds_parser, colorize_parser,
-                sweep_parser, evaluate_parser, rehearse_parser):  # fmt: skip
+                sweep_parser, evaluate_parser, rehearse_parser, train_mini_parser):  # fmt: skip
         add(commands)
     return parser
 
@@ -561,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 with a one-line message on bad input)."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args.run(args)
     except (ValueError, FileNotFoundError) as err:

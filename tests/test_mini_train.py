@@ -1,4 +1,4 @@
-"""``python -m itslib.mini.train --quick`` trains every stage and the result loads."""
+"""``python -m itslib train-mini --quick`` trains every stage and the result loads."""
 
 import json
 
@@ -58,5 +58,5 @@ def test_resume_skips_finished_stages(quick_run, capsys):
 
 
 def test_missing_weights_name_the_train_command(tmp_path):
-    with pytest.raises(FileNotFoundError, match="itslib.mini.train"):
+    with pytest.raises(FileNotFoundError, match="itslib train-mini"):
         load_components(tmp_path)

@@ -10,7 +10,7 @@ from itslib.mini.store import DEFAULT_WEIGHTS, judge_pictures, judge_sounds
 
 pytestmark = pytest.mark.skipif(
     not (DEFAULT_WEIGHTS / "training.json").exists(),
-    reason="miniature weights not trained yet (python -m itslib.mini.train)",
+    reason="miniature weights not trained yet (python -m itslib train-mini)",
 )
 
 

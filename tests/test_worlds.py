@@ -11,7 +11,7 @@ from itslib.mini.store import DEFAULT_WEIGHTS
 
 needs_weights = pytest.mark.skipif(
     not (DEFAULT_WEIGHTS / "training.json").exists(),
-    reason="miniature weights not trained yet (python -m itslib.mini.train)",
+    reason="miniature weights not trained yet (python -m itslib train-mini)",
 )
 
 

@@ -16,7 +16,7 @@ A faithful miniature of the paper's setting that runs on any CPU in seconds:
   :func:`judge_sounds` listens.
 
 Load the shipped weights with :func:`load_components`; retrain them with
-``python -m itslib.mini.train --out DIR``.
+``python -m itslib train-mini --out DIR``.
 """
 
 from itslib.mini.data import make_picture, make_sound, picture_batch, sound_batch, sound_picture

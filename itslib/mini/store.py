@@ -29,7 +29,7 @@ from itslib.mini.sounds import sound_picture
 from itslib.mini.world import NUM_SAMPLES, PICTURE_CLASSES, SOUND_CLASSES
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights"
-TRAIN_COMMAND = "python -m itslib.mini.train --out .mini_run --seed 0"
+TRAIN_COMMAND = "python -m itslib train-mini --out .mini_run --seed 0"
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Train the miniature world from scratch: ``python -m itslib.mini.train --out DIR``.
+"""Train the miniature world from scratch: ``python -m itslib train-mini --out DIR``.
 
 Four stages, in order, each resumable from its checkpoint in ``DIR/<stage>/`` and
 skipped once ``DIR/<stage>/done.json`` exists:
@@ -16,12 +16,11 @@ stage, step), so a resumed run is the run that was never interrupted. Losses go 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -312,48 +311,38 @@ class Trainer:
         return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m itslib.mini.train", description=__doc__)
-    parser.add_argument("--out", required=True, help="run folder: checkpoints, data, log")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="a few steps of every stage")
-    parser.add_argument("--stage", choices=STAGES, action="append", help="run only these")
-    parser.add_argument(
-        "--steps-scale", type=float, default=1.0,
-        help="multiply every stage's step count (train longer on a faster machine)",
-    )  # fmt: skip
-    parser.add_argument("--weights", default=None, help="export folder (default: shipped)")
-    parser.add_argument("--no-export", action="store_true", help="skip the export")
-    parser.add_argument(
-        "--threads", type=int, default=1,
-        help="torch CPU threads (1: the Griffin-Lim worker uses the second core)",
-    )  # fmt: skip
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    if args.threads == 1:
+def train(out: str | Path, seed: int = 0, quick: bool = False,
+          stages: Sequence[str] | None = None, steps_scale: float = 1.0,
+          weights: str | Path | None = None, export_weights: bool = True, threads: int = 1,
+          command: str = "") -> dict:  # fmt: skip
+    """Train (or resume) the miniature world in ``out`` and export its weights to
+    ``weights`` (default: the shipped folder) once every stage is done. ``threads``: torch
+    CPU threads (1 leaves the second core to the Griffin-Lim worker). Returns the export's
+    summary, or each stage's summary when not exporting."""
+    torch.set_num_threads(threads)
+    if threads == 1:
         ds.single_thread()
-    plan = QUICK if args.quick else Plan()
-    if args.steps_scale != 1.0:
+    plan = QUICK if quick else Plan()
+    if steps_scale != 1.0:
         steps = ("ae_steps", "image_steps", "audio_steps", "judge_steps")
-        plan = replace(
-            plan, **{k: max(1, round(getattr(plan, k) * args.steps_scale)) for k in steps}
-        )
-    trainer = Trainer(Path(args.out), args.seed, plan)
+        plan = replace(plan, **{k: max(1, round(getattr(plan, k) * steps_scale)) for k in steps})
+    trainer = Trainer(Path(out), seed, plan)
     started = trainer.out / "run.json"  # the first start, so wall time spans resumed runs
     if not started.exists():
         started.write_text(json.dumps({"first_start": time.time()}))
     tic = json.loads(started.read_text())["first_start"]
-    stages = tuple(s for s in STAGES if not args.stage or s in args.stage)
-    results = trainer.run(stages)
-    if not args.no_export and all(trainer.done(s) for s in STAGES):
-        folder = Path(args.weights) if args.weights else DEFAULT_WEIGHTS
-        command = "python -m itslib.mini.train " + " ".join(argv if argv else sys.argv[1:])
-        info = export(trainer, folder, command=command, plan=asdict(plan), wall=time.time() - tic)
-        print(json.dumps(info, indent=2))
-    else:
-        print(json.dumps(results, indent=2))
-    return 0
+    results = trainer.run(tuple(s for s in STAGES if not stages or s in stages))
+    if export_weights and all(trainer.done(s) for s in STAGES):
+        folder = Path(weights) if weights else DEFAULT_WEIGHTS
+        return export(trainer, folder, command=command, plan=asdict(plan), wall=time.time() - tic)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m itslib.mini.train ...``: the same as ``python -m itslib train-mini ...``."""
+    from itslib.cli import main as cli_main  # the CLI imports this module
+
+    return cli_main(["train-mini", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
