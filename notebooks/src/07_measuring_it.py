@@ -230,3 +230,24 @@ for key in ("picture_score", "sound_score", "both_accept"):
 ax.set(xscale="log", xlabel="UNet evaluations per sample", ylabel="mean", ylim=(0, 1))
 ax.legend()
 plt.show()
+
+# %% [markdown]
+# ## Many samples at once
+#
+# Because success depends on the seed, the paper draws many samples and keeps the best
+# (`generate --num-samples 16 --keep 4` does that with the world's judges). The pipeline
+# denoises `num_samples` together, `batch_size` at a time (8 by default), and a batched
+# sample equals the one drawn alone. How much that buys depends on the machine.
+# Measured on this book's 2-core CPU in the miniature world (`python
+# benchmarks/bench_throughput.py --world mini --threads 2`, DDIM 100, 16 samples):
+#
+# | batch | samples / s | seconds / sample | of which in the UNets | outside (decode, Griffin-Lim) |
+# |---|---|---|---|---|
+# | 1 | 0.34 | 2.95 | 2.41 | 0.53 |
+# | 8 | 0.57 (1.7x) | 1.75 | 1.24 | 0.52 |
+#
+# The UNets' share halves; the rest, mostly Griffin-Lim, is per sample and does not
+# batch. On a GPU the UNets are nearly all of the time and a batch of 4 x 32 x 128
+# latents leaves most of the chip idle, so batching should help far more there;
+# `benchmarks/bench_throughput.py --world sd15` measures it, and no GPU figure is
+# given until it has been run on one.
