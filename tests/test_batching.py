@@ -112,3 +112,15 @@ def test_a_sweep_groups_consecutive_seeds_of_one_variant_and_pair():
                     ("imprint", 1, [0, 1]), ("imprint", 1, [2]), ("imprint", 1, [4])]  # fmt: skip
     assert sorted(j.key + j.variant.method for g in groups for j in g) == sorted(
         j.key + j.variant.method for j in jobs)  # every job once
+
+
+def test_a_batch_that_does_not_fit_names_batch_size(pipeline, monkeypatch):
+    import itslib.pipeline as module
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(module, "sample", out_of_memory)
+    with pytest.raises(module.BatchTooLargeError, match=r"batch_size=4 does not fit.*--batch-size 2"):
+        pipeline("a castle", "bell ringing", num_samples=4, steps=2, height=256, width=64,
+                 progress=False)  # fmt: skip
