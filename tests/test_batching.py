@@ -121,6 +121,6 @@ def test_a_batch_that_does_not_fit_names_batch_size(pipeline, monkeypatch):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
 
     monkeypatch.setattr(module, "sample", out_of_memory)
-    with pytest.raises(module.BatchTooLargeError, match=r"batch_size=4 does not fit.*--batch-size 2"):
+    with pytest.raises(module.BatchTooLargeError, match=r"batch_size=4 does not fit.*size 2"):
         pipeline("a castle", "bell ringing", num_samples=4, steps=2, height=256, width=64,
                  progress=False)  # fmt: skip
