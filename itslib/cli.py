@@ -26,7 +26,7 @@ from itslib._io import atomic_path, ensure_writable_folder
 from itslib.baselines import imprint_baseline, imprint_files, sds_baseline
 from itslib.colorize import colorize_sample_folder, load_colorizer
 from itslib.demo import run_demo
-from itslib.experts import load_if_expert
+from itslib.experts import default_device, load_if_expert
 from itslib.methods import METHODS, make_method
 from itslib.metrics import keep_best
 from itslib.mini import train as mini_train
@@ -125,7 +125,7 @@ def check_device(args: argparse.Namespace) -> None:
     if device is not None and device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {args.device}: this torch sees no CUDA GPU "
                          "(torch.cuda.is_available() is False); use --device cpu or leave it out.")
-    on_cpu = (device or torch.device("cuda" if torch.cuda.is_available() else "cpu")).type == "cpu"
+    on_cpu = (device or torch.device(default_device())).type == "cpu"
     if args.dtype == "fp16" and on_cpu:
         raise ValueError("--dtype fp16 runs only on a CUDA GPU here (half precision on the "
                          "CPU is slow and unsupported by parts of diffusers); use --dtype fp32 "

@@ -56,10 +56,10 @@ class Method:
             progress: bool = False) -> Result:  # fmt: skip
         raise NotImplementedError
 
-    def run_many(self, world: World, image_prompt: str, audio_prompt: str,
-                 seeds: list[int]) -> list[Result]:  # fmt: skip
+    def run_many(self, world: World, image_prompt: str, audio_prompt: str, seeds: list[int],
+                 progress: bool = False) -> list[Result]:  # fmt: skip
         """One result per seed (a method that can batch them overrides this)."""
-        return [self.run(world, image_prompt, audio_prompt, seed=seed) for seed in seeds]
+        return [self.run(world, image_prompt, audio_prompt, seed, progress) for seed in seeds]
 
 
 class Joint(Method):
@@ -73,18 +73,15 @@ class Joint(Method):
         Settings(**(self.settings | self.fixed)).check()
 
     def run(self, world, image_prompt, audio_prompt, seed=0, progress=False) -> Result:
-        (result,) = world.pipeline(image_prompt, audio_prompt, seed=seed, progress=progress,
-                                   **(self.settings | self.fixed))  # fmt: skip
-        result.params["method"] = self.name
-        return result
+        return self.run_many(world, image_prompt, audio_prompt, [seed], progress)[0]
 
-    def run_many(self, world, image_prompt, audio_prompt, seeds) -> list[Result]:
-        """Consecutive seeds are denoised together (sample k starts from seed + k)."""
-        if list(seeds) != list(range(seeds[0], seeds[0] + len(seeds))):
-            return super().run_many(world, image_prompt, audio_prompt, seeds)
-        results = world.pipeline(image_prompt, audio_prompt, num_samples=len(seeds),
-                                 seed=seeds[0], batch_size=len(seeds), progress=False,
-                                 **(self.settings | self.fixed))  # fmt: skip
+    def run_many(self, world, image_prompt, audio_prompt, seeds, progress=False) -> list[Result]:
+        """Each run of consecutive seeds is denoised together (sample k from seed + k)."""
+        results: list[Result] = []
+        for run in consecutive_runs(seeds):
+            results += world.pipeline(image_prompt, audio_prompt, num_samples=len(run),
+                                      seed=run[0], batch_size=len(run), progress=progress,
+                                      **(self.settings | self.fixed))  # fmt: skip
         for result in results:
             result.params["method"] = self.name
         return results
@@ -179,6 +176,17 @@ class SDS(Method):
         image_calls = steps - warm if settings.image_weight > 0 else 0
         result.params["unet_evaluations"] = 2 * (steps + image_calls)  # CFG: batch 2 per call
         return result
+
+
+def consecutive_runs(seeds: list[int]) -> list[list[int]]:
+    """``[3, 4, 5, 9]`` -> ``[[3, 4, 5], [9]]``."""
+    runs: list[list[int]] = []
+    for seed in seeds:
+        if runs and seed == runs[-1][-1] + 1:
+            runs[-1].append(seed)
+        else:
+            runs.append([seed])
+    return runs
 
 
 METHODS: dict[str, type[Method]] = {m.name: m for m in (Joint, ImageOnly, AudioOnly, Imprint, SDS)}

@@ -4,7 +4,7 @@
 bottom as the method does:
 
 1. check the inputs (:class:`itslib.settings.Settings`, the paper's defaults);
-2. encode each expert's prompt pair, once for all the samples;
+2. encode each expert's prompt pair (and the reader's picture), once for all samples;
 3. draw the starting latent for each sample (a CPU generator seeded ``seed + k``),
    or encode and noise the reader's own picture or recording;
 4. run the product-of-experts denoising loop (:func:`itslib.sampler.sample`);
@@ -134,20 +134,28 @@ class ImagesThatSound:
         factor = 2 ** (len(self.audio_expert.vae.config.block_out_channels) - 1)
         return (1, self.audio_expert.vae.config.latent_channels, height // factor, width // factor)
 
-    def initial_latent(self, settings: Settings, sample_index: int, init_picture=None):
-        """Step 2: the starting latent of sample ``k`` (seed + k), and the first step."""
-        generator = torch.Generator("cpu").manual_seed(settings.seed + sample_index)
+    def encode_init(self, settings: Settings, init_picture: np.ndarray) -> torch.Tensor:
+        """The reader's picture or spectrogram (H, W) in [0, 1] as a clean latent
+        (1, 4, h, w), through the image VAE (``init="picture"``) or the audio VAE."""
+        expert = self.image_expert if settings.init == "picture" else self.audio_expert
+        return expert.encode(torch.as_tensor(init_picture, dtype=torch.float32)[None, None])
+
+    def initial_latents(self, settings: Settings, samples: range, clean: torch.Tensor | None):
+        """Step 3: the starting latents (B, 4, h, w) of ``samples`` (sample k's noise from
+        seed + k; with a ``clean`` latent, noised to ``strength``), the first step, and the
+        first sample's generator (for the stochastic schedulers)."""
+        generators = [torch.Generator("cpu").manual_seed(settings.seed + k) for k in samples]
         shape = self.latent_shape(settings.height, settings.width)
-        noise = torch.randn(shape, generator=generator, dtype=self.audio_expert.dtype)
-        if init_picture is None:
-            return noise, 0, generator
+        noise = torch.cat([torch.randn(shape, generator=g, dtype=self.audio_expert.dtype)
+                           for g in generators])  # fmt: skip
+        if clean is None:
+            return noise, 0, generators[0]
         scheduler = make_scheduler(settings.scheduler, self.image_expert.scheduler_config)
         scheduler.set_timesteps(settings.steps)
         first = settings.steps - max(1, round(settings.steps * settings.strength))
-        expert = self.image_expert if settings.init == "picture" else self.audio_expert
-        clean = expert.encode(torch.as_tensor(init_picture, dtype=torch.float32)[None, None])
         t = scheduler.timesteps[first : first + 1]
-        return scheduler.add_noise(clean, noise.float(), t), first, generator
+        clean = clean.expand(len(generators), -1, -1, -1)
+        return scheduler.add_noise(clean, noise.float(), t), first, generators[0]
 
     def __call__(
         self,
@@ -220,14 +228,14 @@ class ImagesThatSound:
         )  # fmt: skip
         for term in terms:
             term.condition = term.expert.condition(term.prompt, term.negative_prompt)
+        clean = None if init is None else self.encode_init(config, init)  # once, too
 
         results: list[Result] = []
         for first_k in range(0, num_samples, batch_size):
             # 3. The starting latents: sample k's noise from seed + k, or a noised
             #    picture/recording; a batch denoises them together.
             ks = range(first_k, min(first_k + batch_size, num_samples))
-            starts = [self.initial_latent(config, k, init) for k in ks]
-            latents, first, generator = torch.cat([s[0] for s in starts]), *starts[0][1:]
+            latents, first, generator = self.initial_latents(config, ks, clean)
             # 4. The product-of-experts denoising loop.
             start = time.perf_counter()
             scheduler = make_scheduler(config.scheduler, self.image_expert.scheduler_config)

@@ -225,15 +225,18 @@ def make_jobs(variants: Sequence[Variant], pairs: Sequence[tuple[str, str]],
 # --- running one job ----------------------------------------------------------------------
 
 
-def run_job(world: World, job: Job, defaults: dict[str, Any] | None = None) -> Result:
-    """Make one sample with its method (:data:`itslib.methods.METHODS`); ``defaults``
-    (e.g. the vocoder or the canvas) apply where the method takes them. The result's
-    ``params`` hold ``seconds`` and ``unet_evaluations``."""
-    method = METHODS[job.variant.method]
+def run_jobs(world: World, jobs: Sequence[Job], defaults: dict[str, Any] | None = None
+             ) -> list[Result]:  # fmt: skip
+    """Make the samples of ``jobs`` (one variant and prompt pair; consecutive seeds are
+    drawn together) with their method (:data:`itslib.methods.METHODS`); ``defaults`` (e.g.
+    the vocoder or the canvas) apply where the method takes them. Each result's ``params``
+    hold ``seconds`` and ``unet_evaluations``."""
+    first = jobs[0]
+    method = METHODS[first.variant.method]
     shared = {k: v for k, v in (defaults or {}).items() if k in method.takes}
-    return make_method(method.name, **(shared | job.variant.settings)).run(
-        world, job.image_prompt, job.audio_prompt, seed=job.seed
-    )
+    runner = make_method(method.name, **(shared | first.variant.settings))
+    return runner.run_many(world, first.image_prompt, first.audio_prompt,
+                           [job.seed for job in jobs])  # fmt: skip
 
 
 # --- judges -------------------------------------------------------------------------------
@@ -328,7 +331,6 @@ def run_sweep(world: World, jobs: Sequence[Job], out: str | Path,
     from tqdm.auto import tqdm
 
     out = ensure_writable_folder(out, name="out", create=True)
-    defaults = dict(defaults or {})
     groups = batches(jobs, size=max(1, len(jobs)))  # whole seed runs, then split by process
     mine = [j for g, group in enumerate(groups) if g % num_processes == process_index
             for j in group]  # fmt: skip
@@ -337,12 +339,7 @@ def run_sweep(world: World, jobs: Sequence[Job], out: str | Path,
     bar = tqdm(total=len(todo), desc=f"sweep [{process_index + 1}/{num_processes}]",
                disable=not progress)  # fmt: skip
     for group in batches(todo, batch_size):
-        method = METHODS[group[0].variant.method]
-        shared = {k: v for k, v in defaults.items() if k in method.takes}
-        runner = make_method(method.name, **(shared | group[0].variant.settings))
-        results = runner.run_many(world, group[0].image_prompt, group[0].audio_prompt,
-                                  [job.seed for job in group])  # fmt: skip
-        for job, result in zip(group, results, strict=True):
+        for job, result in zip(group, run_jobs(world, group, defaults), strict=True):
             new_rows.append(save_row(out, job, result, judges, save_samples))
             bar.update()
     bar.close()

@@ -27,7 +27,6 @@ import torch
 from itslib._hub import ModelUnavailableError
 from itslib._hub import model_id as real_model
 from itslib.baselines import SDSSettings
-from itslib.experts import load_audio_expert, load_image_expert
 from itslib.hifigan import HiFiGAN
 from itslib.metrics import ACCEPT, CLAPJudge, CLIPJudge, Judges, MiniJudge
 from itslib.mini.experts import mini_pipeline
@@ -98,11 +97,7 @@ class RealWorld(World):
     def load_pipeline(self, image_model=None, audio_model=None, device=None, dtype=None,
                       offload: bool = False, **_: Any) -> ImagesThatSound:  # fmt: skip
         """Both experts (``None``: ``ITSLIB_IMAGE_MODEL`` / ``ITSLIB_AUDIO_MODEL`` or the hub)."""
-        return ImagesThatSound(
-            load_image_expert(image_model, device, dtype, offload=offload),
-            load_audio_expert(audio_model, device, dtype, offload=offload),
-            world="real",
-        )
+        return ImagesThatSound.from_pretrained(image_model, audio_model, device, dtype, offload)
 
     def load_judges(self, device: str | torch.device | None = None) -> Judges:
         device = device or (self.pipeline.audio_expert.device if self.pipeline else None)
