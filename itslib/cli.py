@@ -23,7 +23,7 @@ import torch
 from itslib import audio, evaluate, sweep
 from itslib._hub import REAL_MODELS
 from itslib._io import atomic_path, ensure_writable_folder
-from itslib.baselines import imprint_baseline, imprint_files, sds_baseline
+from itslib.baselines import imprint_files, imprint_many, sds_baseline
 from itslib.colorize import colorize_sample_folder, load_colorizer
 from itslib.demo import run_demo
 from itslib.experts import default_device, load_if_expert
@@ -237,6 +237,10 @@ def run_imprint(args: argparse.Namespace) -> None:
     for given, flag in ((args.picture, "--picture"), (args.sound, "--sound")):
         if given and not Path(given).is_file():
             raise FileNotFoundError(f"{flag} {given!r} does not exist.")
+    if args.picture and args.sound and args.num_samples != 1:
+        raise ValueError(f"--num-samples={args.num_samples} with --picture and --sound: the "
+                         "reader's own files give one result (nothing in it is drawn at "
+                         "random); drop --num-samples.")  # fmt: skip
     method = make_method("imprint", **{k: v for k, v in {
         "strength": args.strength, "vocoder": args.vocoder, "height": args.height,
         "width": args.width}.items() if v is not None})  # fmt: skip
@@ -244,8 +248,7 @@ def run_imprint(args: argparse.Namespace) -> None:
     if args.picture and args.sound:  # the reader's own files: no diffusion model at all
         result = imprint_files(args.picture, args.sound, seed=args.seed,
                                vocoder_model=args.audio_model, **method.settings)
-        for folder in folders:
-            save(result, folder, args)
+        save(result, folders[0], args)
         return done(folders)
     check_device(args)
     world = world_from(args)
@@ -256,12 +259,13 @@ def run_imprint(args: argparse.Namespace) -> None:
         own["picture"] = audio.load_picture(args.picture, height, width, fill=1.0)
     if args.sound:
         own["sound"] = audio.load_audio(args.sound, mel.sample_rate, mel.seconds(width))
-    for k, folder in enumerate(folders):
-        if own:
-            result = imprint_baseline(world.pipeline, args.image_prompt, args.audio_prompt,
-                                      seed=args.seed + k, **own, **method.settings)  # fmt: skip
-        else:
-            result = method.run(world, args.image_prompt, args.audio_prompt, seed=args.seed + k)
+    seeds = [args.seed + k for k in range(len(folders))]  # denoised together, one batch
+    if own:
+        results = imprint_many(world.pipeline, args.image_prompt, args.audio_prompt,
+                               seeds=seeds, **own, **method.settings)  # fmt: skip
+    else:
+        results = method.run_many(world, args.image_prompt, args.audio_prompt, seeds)
+    for result, folder in zip(results, folders, strict=True):
         save(result, folder, args)
     done(folders)
 

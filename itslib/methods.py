@@ -14,7 +14,7 @@ Each method declares which settings it takes, once, and has one way to run::
 Sweeps, the evaluation tables, the CLI and the chapters all dispatch through
 :data:`METHODS`, the way Visual Anagrams looks its views up by name. A setting left out
 takes the method's own default: the paper's for the joint sampler and imprint
-(:class:`~itslib.settings.Settings`, :func:`~itslib.baselines.imprint_baseline`), the
+(:class:`~itslib.settings.Settings`, :func:`~itslib.baselines.imprint_many`), the
 world's for SDS (:attr:`itslib.worlds.World.sds`).
 """
 
@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from itslib.baselines import SDSSettings, imprint_baseline, sds_baseline
+from itslib.baselines import SDSSettings, imprint_many, sds_baseline
 from itslib.pipeline import SETTING_KEYWORDS
 from itslib.results import Result
 from itslib.settings import Settings
@@ -103,12 +103,12 @@ class AudioOnly(Joint):
     takes = Joint.takes - set(fixed)
 
 
-IMPRINT_SETTINGS = frozenset(inspect.signature(imprint_baseline).parameters) - {
-    "pipeline", "image_prompt", "audio_prompt", "picture", "sound", "seed"}  # fmt: skip
+IMPRINT_SETTINGS = frozenset(inspect.signature(imprint_many).parameters) - {
+    "pipeline", "image_prompt", "audio_prompt", "picture", "sound", "seeds"}  # fmt: skip
 
 
 class Imprint(Method):
-    """Imprint (the paper's baseline): settings are :func:`imprint_baseline`'s keywords
+    """Imprint (the paper's baseline): settings are :func:`imprint_many`'s keywords
     (``strength``, ``image_steps``, ``audio_steps``, guidance, canvas, vocoder), plus
     ``steps`` for both step counts at once."""
 
@@ -131,15 +131,20 @@ class Imprint(Method):
                 raise ValueError(f"{name}={value!r} must be a finite number >= 0.")
 
     def run(self, world, image_prompt, audio_prompt, seed=0, progress=False) -> Result:
+        return self.run_many(world, image_prompt, audio_prompt, [seed], progress)[0]
+
+    def run_many(self, world, image_prompt, audio_prompt, seeds, progress=False) -> list[Result]:
+        """All seeds at once: each expert denoises every seed's start in one batch."""
         settings = dict(self.settings)
         if "steps" in settings:
             steps = settings.pop("steps")
             settings = {"image_steps": steps, "audio_steps": steps} | settings
-        result = imprint_baseline(world.pipeline, image_prompt, audio_prompt, seed=seed,
-                                  **settings)  # fmt: skip
-        result.params["unet_evaluations"] = 2 * (result.params["image_steps"]
-                                                 + result.params["audio_steps"])  # fmt: skip
-        return result
+        results = imprint_many(world.pipeline, image_prompt, audio_prompt, seeds=seeds,
+                               **settings)  # fmt: skip
+        for result in results:
+            result.params["unet_evaluations"] = 2 * (result.params["image_steps"]
+                                                     + result.params["audio_steps"])  # fmt: skip
+        return results
 
 
 SDS_SETTINGS = frozenset(f.name for f in fields(SDSSettings)) - {"seed", "extra"}

@@ -265,10 +265,10 @@ class ImagesThatSound:
             keep = config.width - round(config.width * 32 / 1024)
             images, spectrograms = images[:, :, :keep], spectrograms[:, :, :keep]
         mel = self.audio_expert.mel
+        logmels = np.stack([audio.picture_to_logmel(s, mel) for s in spectrograms])
+        waveforms = self.vocode(logmels, config.vocoder)  # the whole batch at once
         results = []
         for i, seed in enumerate(seeds):
-            logmel = audio.picture_to_logmel(spectrograms[i], mel)
-            waveform = self.vocode(logmel, config.vocoder)
             params = asdict(config) | {
                 "seed": seed, "world": self.world, "batch_size": len(seeds),
                 "image_model": self.image_expert.model_id,
@@ -280,21 +280,27 @@ class ImagesThatSound:
                 "itslib_version": itslib.__version__, "mel": mel.to_dict(),
             } | self.info  # fmt: skip
             results.append(Result(
-                image=images[i], spectrogram=spectrograms[i], logmel=logmel, waveform=waveform,
+                image=images[i], spectrogram=spectrograms[i], logmel=logmels[i],
+                waveform=waveforms[i],
                 sample_rate=mel.sample_rate, latents=out.latents[i], params=params,
                 trajectory=[step.one(i) for step in out.trajectory],
             ))  # fmt: skip
         return results
 
     def vocode(self, logmel: np.ndarray, vocoder: str = "hifigan") -> np.ndarray:
-        """Log-mel (n_mels, frames) -> waveform (frames * hop,) in [-1, 1]."""
+        """Log-mel (n_mels, frames) -> waveform (frames * hop,) in [-1, 1]; a batch
+        (B, n_mels, frames) -> (B, frames * hop), vocoded together."""
         mel = self.audio_expert.mel
+        batch = logmel if logmel.ndim == 3 else logmel[None]
         if vocoder == "griffin-lim" or self.vocoder is None:
-            return audio.peak_normalize(audio.griffin_lim(logmel, mel), mel.peak)
-        param = next(self.vocoder.parameters())
-        with torch.inference_mode():
-            wav = self.vocoder(torch.from_numpy(logmel)[None].to(param.device, param.dtype))
-        return wav[0].float().cpu().numpy()
+            wavs = audio.griffin_lim(batch, mel)
+            wavs = np.stack([audio.peak_normalize(w, mel.peak) for w in wavs])
+        else:
+            param = next(self.vocoder.parameters())
+            with torch.inference_mode():
+                wavs = self.vocoder(torch.from_numpy(batch).to(param.device, param.dtype))
+            wavs = wavs.float().cpu().numpy()
+        return wavs if logmel.ndim == 3 else wavs[0]
 
 
 def footprint_bytes(pipeline: ImagesThatSound) -> dict[str, int]:

@@ -6,6 +6,7 @@ import librosa
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from PIL import Image
 
 from itslib import audio
@@ -120,6 +121,27 @@ def test_griffin_lim_rebuilds_a_chord():
     assert convergence < 0.2, convergence
     # The level is kept: the chord was analysed at peak 0.95.
     assert 0.5 < np.abs(rebuilt).max() < 1.5
+
+
+def test_griffin_lim_of_a_batch_is_each_item_alone():
+    chord_mel = audio.wav_to_logmel(chord(0.5))
+    noise_mel = audio.wav_to_logmel(np.random.default_rng(0).normal(0, 0.1, 8000))
+    together = audio.griffin_lim(np.stack([chord_mel, noise_mel]), n_iter=8, seed=3)
+    assert together.shape == (2, chord_mel.shape[1] * 160)
+    for logmel, batched in zip((chord_mel, noise_mel), together, strict=True):
+        alone = audio.griffin_lim(logmel, n_iter=8, seed=3)
+        assert np.abs(batched - alone).max() < 1e-3 * np.abs(alone).max()
+    assert np.abs(together[0] - together[1]).max() > 0.1
+    with pytest.raises(ValueError, match="logmel must have shape"):
+        audio.griffin_lim(np.zeros((2, 3, 256, 10)))
+
+
+def test_mel_to_magnitude_is_non_negative_and_projects_back():
+    target = np.exp(audio.wav_to_logmel(chord(0.5)))
+    magnitude = audio.mel_to_magnitude(torch.from_numpy(target))
+    assert magnitude.min() >= 0 and magnitude.shape == (1025, target.shape[1])
+    back = audio.mel_basis() @ magnitude.numpy()
+    assert np.linalg.norm(back - target) / np.linalg.norm(target) < 0.1
 
 
 def test_cycle_consistency_is_small_for_griffin_lim_and_large_for_a_wrong_vocoder():

@@ -140,3 +140,14 @@ def test_imprint_with_own_files_loads_no_model(no_models, tmp_path, capsys):
     wav, rate = sf.read(out / "sample_000" / "audio.wav")
     assert rate == 16000 and len(wav) == 1024 * 160
     assert Path(out / "sample_000" / "image.png").is_file()
+
+
+def test_imprint_of_own_files_refuses_many_samples(no_models, tmp_path, capsys):
+    picture, sound = tmp_path / "photo.png", tmp_path / "voice.wav"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(picture)
+    sf.write(sound, np.zeros(1600), 16000)
+    out = tmp_path / "imprinted"
+    message = error_of(["imprint", "--picture", str(picture), "--sound", str(sound),
+                        "--num-samples", "3", "--out", str(out)], capsys)  # fmt: skip
+    assert "--num-samples=3 with --picture and --sound" in message and "drop" in message
+    assert not out.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from itslib.baselines import imprint_baseline, imprint_many
 from itslib.experts import load_audio_expert, load_image_expert
 from itslib.pipeline import ImagesThatSound
 
@@ -124,3 +125,18 @@ def test_a_batch_that_does_not_fit_names_batch_size(pipeline, monkeypatch):
     with pytest.raises(module.BatchTooLargeError, match=r"batch_size=4 does not fit.*size 2"):
         pipeline("a castle", "bell ringing", num_samples=4, steps=2, height=256, width=64,
                  progress=False)  # fmt: skip
+
+
+def test_imprint_denoises_its_seeds_together_as_each_alone(pipeline):
+    kwargs = dict(image_steps=3, audio_steps=2, height=256, width=64, vocoder="hifigan")
+    together = imprint_many(pipeline, "a castle", "bell ringing", seeds=[5, 9], **kwargs)
+    assert [r.params["seed"] for r in together] == [5, 9]
+    assert [r.params["batch_size"] for r in together] == [2, 2]
+    for seed, batched in zip((5, 9), together, strict=True):
+        alone = imprint_baseline(pipeline, "a castle", "bell ringing", seed=seed, **kwargs)
+        assert abs(batched.spectrogram - alone.spectrogram).max() < 1e-4
+        assert abs(batched.image - alone.image).max() < 1e-4
+        assert abs(batched.waveform - alone.waveform).max() < 1e-3
+    assert abs(together[0].spectrogram - together[1].spectrogram).max() > 1e-2
+    with pytest.raises(ValueError, match="seeds=\\[\\] must be a non-empty list"):
+        imprint_many(pipeline, "a castle", "bell ringing", seeds=[], **kwargs)
