@@ -499,6 +499,15 @@ class SDSSettings:
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 0.")
 
+    def with_steps(self, steps: int) -> SDSSettings:
+        """These settings over ``steps`` steps, with the audio-only warm start and the
+        snapshot interval kept in proportion (each at least 1 when it was on)."""
+        share = steps / self.steps
+        warm = min(steps, max(1, round(self.audio_only_steps * share)))
+        every = max(1, round(self.snapshot_every * share))
+        return replace(self, steps=steps, audio_only_steps=warm if self.audio_only_steps else 0,
+                       snapshot_every=every if self.snapshot_every else 0)  # fmt: skip
+
 
 def cap_loop(settings: SDSSettings) -> SDSSettings:
     """``settings`` with at most ``ITSLIB_MAX_LOOP_STEPS`` steps when that variable is set
@@ -511,12 +520,8 @@ def cap_loop(settings: SDSSettings) -> SDSSettings:
     cap = int(cap)
     if settings.steps <= cap:
         return settings
-    share = cap / settings.steps
     print(f"ITSLIB_MAX_LOOP_STEPS={cap}: SDS runs {cap} of its {settings.steps} steps.")
-    warm = max(1, round(settings.audio_only_steps * share)) if settings.audio_only_steps else 0
-    return replace(settings, steps=cap, audio_only_steps=min(warm, cap),
-                   snapshot_every=max(1, round(settings.snapshot_every * share))
-                   if settings.snapshot_every else 0)  # fmt: skip
+    return settings.with_steps(cap)
 
 
 def sds_baseline(

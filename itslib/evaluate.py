@@ -103,6 +103,36 @@ def table_jobs(table: str, pairs: list[tuple[str, str]], seeds: int, steps: int,
     return sorted(jobs, key=lambda j: (j.pair, j.seed, chosen.index(j.variant.name)))
 
 
+def meetings(rows: list[dict], variant: str) -> dict[str, dict[str, tuple[str, float]]]:
+    """For each picture class and each sound class, the partner with which ``variant``'s
+    samples are most often accepted by both judges, and that share (over seeds):
+    ``{"picture": {class: (sound, share)}, "sound": {class: (picture, share)}}``."""
+    shares: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        if row["variant"] == variant:
+            shares.setdefault((row["image_prompt"], row["audio_prompt"]), []).append(
+                row["both_accept"]
+            )
+    mean = {pair: sum(v) / len(v) for pair, v in shares.items()}
+    best: dict[str, dict[str, tuple[str, float]]] = {"picture": {}, "sound": {}}
+    for (picture, sound), share in sorted(mean.items(), key=lambda kv: -kv[1]):
+        best["picture"].setdefault(picture, (sound, share))
+        best["sound"].setdefault(sound, (picture, share))
+    return best
+
+
+def meetings_markdown(rows: list[dict], variant: str) -> str:
+    """The :func:`meetings` of ``variant`` as two markdown tables."""
+    best = meetings(rows, variant)
+    lines = [f"\nEach class's best partner under {variant} (share both judges accept):\n"]
+    for side, other in (("picture", "sound"), ("sound", "picture")):
+        lines += [f"| {side} class | best {other} partner | both accept |", "|---|---|---|"]
+        lines += [f"| {name} | {partner} | {share:.2f} |"
+                  for name, (partner, share) in best[side].items()]  # fmt: skip
+        lines.append("")
+    return "\n".join(lines)
+
+
 def write(out: Path, table: str, jobs: list[Job], work: Path, settings: dict) -> list[dict]:
     """Merge the table's rows into ``out/<table>.json`` and ``out/<table>.md``."""
     rows = [
@@ -114,8 +144,10 @@ def write(out: Path, table: str, jobs: list[Job], work: Path, settings: dict) ->
     with atomic_path(out / f"{table}.json") as tmp:
         tmp.write_text(json.dumps({"settings": settings, "summary": summary, "rows": rows},
                                   indent=1) + "\n")  # fmt: skip
+    joint = [j.variant.name for j in jobs if j.variant.method == "joint"]
+    extra = meetings_markdown(rows, joint[0]) if table == "table1" and joint else ""
     with atomic_path(out / f"{table}.md") as tmp:
-        tmp.write_text(markdown(summary))
+        tmp.write_text(markdown(summary) + extra)
     return rows
 
 

@@ -169,8 +169,8 @@ class SDS(Method):
 
     def resolve_over(self, base: SDSSettings, seed: int = 0) -> SDSSettings:
         given = {k: v for k, v in self.settings.items() if k != "vocoder"}
-        if "steps" in given and "audio_only_steps" not in given:
-            given["audio_only_steps"] = round(base.audio_only_steps * given["steps"] / base.steps)
+        if "steps" in given:  # the warm start (and snapshots) in proportion, unless given
+            base = base.with_steps(given["steps"])
         return replace(base, seed=seed, **given)
 
     def run(self, world, image_prompt, audio_prompt, seed=0, progress=False) -> Result:

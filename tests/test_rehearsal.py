@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import yaml
 from itslib._hub import REAL_MODELS, ModelUnavailableError, model_id
 from itslib.baselines import SDSSettings, cap_loop
 from itslib.cli import main
+from itslib.methods import make_method
 from itslib.rehearsal import export_lines, write_rehearsal
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,6 +124,22 @@ def test_the_loop_cap_shrinks_sds_only_when_set(monkeypatch, capsys):
     monkeypatch.setenv("ITSLIB_MAX_LOOP_STEPS", "lots")
     with pytest.raises(ValueError, match="ITSLIB_MAX_LOOP_STEPS='lots'"):
         cap_loop(paper)
+
+
+def test_sds_steps_from_a_sweep_and_from_the_cap_keep_the_warm_start_in_proportion(
+    monkeypatch, capsys
+):
+    base = SDSSettings(steps=300, audio_only_steps=40, snapshot_every=30)
+    swept = make_method("sds", steps=15).resolve_over(base, seed=4)
+    monkeypatch.setenv("ITSLIB_MAX_LOOP_STEPS", "15")
+    capped = cap_loop(base)
+    assert swept == replace(capped, seed=4)
+    assert (capped.steps, capped.audio_only_steps, capped.snapshot_every) == (15, 2, 2)
+    # a warm start stays on (at least one step) and a given one wins
+    assert make_method("sds", steps=3).resolve_over(base).audio_only_steps == 1
+    given = make_method("sds", steps=15, audio_only_steps=0).resolve_over(base)
+    assert given.audio_only_steps == 0
+    assert SDSSettings(steps=10, audio_only_steps=0).with_steps(5).audio_only_steps == 0
 
 
 def test_chapters_sweeps_and_tables_never_branch_on_the_world_name():

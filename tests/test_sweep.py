@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from itslib import sweep
+from itslib import evaluate, sweep
 from itslib.mini.store import DEFAULT_WEIGHTS
 
 needs_weights = pytest.mark.skipif(
@@ -162,3 +162,19 @@ def test_cheapest_setting_within_the_reference_intervals():
     assert best["seconds_speedup"] == pytest.approx(4.0)
     with pytest.raises(ValueError, match="reference"):
         cheapest_within(summary, reference="DDIM 1000")
+
+
+def test_meetings_name_each_class_best_partner():
+    rows = [
+        {"variant": "joint", "image_prompt": "waves", "audio_prompt": "rain", "both_accept": 1.0},
+        {"variant": "joint", "image_prompt": "waves", "audio_prompt": "rain", "both_accept": 0.0},
+        {"variant": "joint", "image_prompt": "waves", "audio_prompt": "siren", "both_accept": 0.0},
+        {"variant": "joint", "image_prompt": "stars", "audio_prompt": "siren", "both_accept": 0.0},
+        {"variant": "imprint", "image_prompt": "stars", "audio_prompt": "siren",
+         "both_accept": 1.0},
+    ]
+    best = evaluate.meetings(rows, "joint")
+    assert best["picture"] == {"waves": ("rain", 0.5), "stars": ("siren", 0.0)}
+    assert best["sound"]["rain"] == ("waves", 0.5) and best["sound"]["siren"][1] == 0.0
+    text = evaluate.meetings_markdown(rows, "joint")
+    assert "| waves | rain | 0.50 |" in text and "| siren |" in text
