@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -105,17 +106,20 @@ def table_jobs(table: str, pairs: list[tuple[str, str]], seeds: int, steps: int,
 
 def meetings(rows: list[dict], variant: str) -> dict[str, dict[str, tuple[str, float]]]:
     """For each picture class and each sound class, the partner with which ``variant``'s
-    samples are most often accepted by both judges, and that share (over seeds):
+    samples are most often accepted by both judges (ties: the higher mean score), and
+    that share over seeds (rows without judges are left out):
     ``{"picture": {class: (sound, share)}, "sound": {class: (picture, share)}}``."""
-    shares: dict[tuple[str, str], list[float]] = {}
+    scored: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for row in rows:
-        if row["variant"] == variant:
-            shares.setdefault((row["image_prompt"], row["audio_prompt"]), []).append(
-                row["both_accept"]
+        if row["variant"] == variant and not math.isnan(row["both_accept"]):
+            scored.setdefault((row["image_prompt"], row["audio_prompt"]), []).append(
+                (row["both_accept"], row["picture_score"] + row["sound_score"])
             )
-    mean = {pair: sum(v) / len(v) for pair, v in shares.items()}
+    # mean share, ties broken by the mean of both judges' scores
+    mean = {pair: tuple(sum(c) / len(v) for c in zip(*v, strict=True))
+            for pair, v in scored.items()}  # fmt: skip
     best: dict[str, dict[str, tuple[str, float]]] = {"picture": {}, "sound": {}}
-    for (picture, sound), share in sorted(mean.items(), key=lambda kv: -kv[1]):
+    for (picture, sound), (share, _) in sorted(mean.items(), key=lambda kv: kv[1], reverse=True):
         best["picture"].setdefault(picture, (sound, share))
         best["sound"].setdefault(sound, (picture, share))
     return best

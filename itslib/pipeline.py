@@ -17,6 +17,7 @@ bottom as the method does:
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -39,6 +40,19 @@ DEFAULT_BATCH = 8
 
 class BatchTooLargeError(ValueError):
     """A batch of samples did not fit in the device's memory."""
+
+
+@contextmanager
+def batch_fits(batch_size: int):
+    """Inside, a CUDA out-of-memory error becomes a :class:`BatchTooLargeError` that
+    names ``batch_size`` and suggests half of it."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as err:
+        raise BatchTooLargeError(
+            f"batch_size={batch_size} does not fit in the GPU's memory; pass a smaller "
+            f"batch_size (--batch-size {max(1, batch_size // 2)}) or offload (--offload)."
+        ) from err
 
 def make_scheduler(name: str, config: dict[str, Any]):
     """A diffusers scheduler by short name, built from the expert's schedule config.
@@ -239,18 +253,13 @@ class ImagesThatSound:
             # 4. The product-of-experts denoising loop.
             start = time.perf_counter()
             scheduler = make_scheduler(config.scheduler, self.image_expert.scheduler_config)
-            try:
+            with batch_fits(len(ks)):
                 out = sample(
                     terms, scheduler, latents, config.steps, eta=config.eta, first_step=first,
                     generator=generator, capture=capture, progress=progress,
                 )  # fmt: skip
-            except torch.cuda.OutOfMemoryError as err:
-                raise BatchTooLargeError(
-                    f"batch_size={len(ks)} does not fit in the GPU's memory; pass a smaller "
-                    f"batch_size (--batch-size {max(1, len(ks) // 2)}) or offload (--offload)."
-                ) from err
-            # 5.-7. Decode, vocode, pack.
-            results += self.finish(out, config, [config.seed + k for k in ks], start)
+                # 5.-7. Decode, vocode, pack.
+                results += self.finish(out, config, [config.seed + k for k in ks], start)
         return results
 
     def finish(

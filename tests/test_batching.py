@@ -138,5 +138,15 @@ def test_imprint_denoises_its_seeds_together_as_each_alone(pipeline):
         assert abs(batched.image - alone.image).max() < 1e-4
         assert abs(batched.waveform - alone.waveform).max() < 1e-3
     assert abs(together[0].spectrogram - together[1].spectrogram).max() > 1e-2
-    with pytest.raises(ValueError, match="seeds=\\[\\] must be a non-empty list"):
-        imprint_many(pipeline, "a castle", "bell ringing", seeds=[], **kwargs)
+    split = imprint_many(pipeline, "a castle", "bell ringing", seeds=[5, 9], batch_size=1,
+                         **kwargs)  # fmt: skip
+    assert [r.params["batch_size"] for r in split] == [1, 1]
+    assert abs(split[1].spectrogram - together[1].spectrogram).max() < 1e-4
+    for bad, message in (([], "seeds=\\[\\] must be a non-empty list"),
+                         (3, "seeds=3 must be"), ([1.5], "seeds=\\[1.5\\] must be")):
+        with pytest.raises(ValueError, match=message):
+            imprint_many(pipeline, "a castle", "bell ringing", seeds=bad, **kwargs)
+    with pytest.raises(ValueError, match="batch_size=0 must be"):
+        imprint_many(pipeline, "a castle", "bell ringing", seeds=[1], batch_size=0, **kwargs)
+    with pytest.raises(ValueError, match="seed=0.7 must be a whole number"):
+        imprint_baseline(pipeline, "a castle", "bell ringing", seed=0.7, **kwargs)

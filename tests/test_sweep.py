@@ -166,15 +166,22 @@ def test_cheapest_setting_within_the_reference_intervals():
 
 def test_meetings_name_each_class_best_partner():
     rows = [
-        {"variant": "joint", "image_prompt": "waves", "audio_prompt": "rain", "both_accept": 1.0},
-        {"variant": "joint", "image_prompt": "waves", "audio_prompt": "rain", "both_accept": 0.0},
-        {"variant": "joint", "image_prompt": "waves", "audio_prompt": "siren", "both_accept": 0.0},
-        {"variant": "joint", "image_prompt": "stars", "audio_prompt": "siren", "both_accept": 0.0},
-        {"variant": "imprint", "image_prompt": "stars", "audio_prompt": "siren",
-         "both_accept": 1.0},
+        {"image_prompt": "waves", "audio_prompt": "rain", "both_accept": 1.0},
+        {"image_prompt": "waves", "audio_prompt": "rain", "both_accept": 0.0},
+        {"image_prompt": "waves", "audio_prompt": "siren", "both_accept": 0.0},
+        {"image_prompt": "stars", "audio_prompt": "siren", "both_accept": 0.0,
+         "picture_score": 0.4},
+        {"image_prompt": "stars", "audio_prompt": "rain", "both_accept": 0.0,
+         "picture_score": 0.3},
+        {"image_prompt": "stars", "audio_prompt": "bell", "both_accept": float("nan")},
+        {"image_prompt": "stars", "audio_prompt": "siren", "both_accept": 1.0,
+         "variant": "imprint"},
     ]
+    rows = [{"variant": "joint", "picture_score": 0.0, "sound_score": 0.0} | r for r in rows]
     best = evaluate.meetings(rows, "joint")
+    # a tie at 0 goes to the higher score; the row without judges (NaN) is left out
     assert best["picture"] == {"waves": ("rain", 0.5), "stars": ("siren", 0.0)}
+    assert "bell" not in best["sound"]
     assert best["sound"]["rain"] == ("waves", 0.5) and best["sound"]["siren"][1] == 0.0
     text = evaluate.meetings_markdown(rows, "joint")
     assert "| waves | rain | 0.50 |" in text and "| siren |" in text
