@@ -1,7 +1,7 @@
 """Training data for the miniature world, generated once per run and cached.
 
 A :class:`DataCache` keeps, in ``DIR/data/``: the procedural pictures and the
-spectrogram pictures of procedural sounds (uint8, 128 x 512), the spectrograms the
+spectrogram pictures of procedural sounds (uint8, 64 x 256), the spectrograms the
 sound judge learns to hear (each one played by Griffin-Lim and re-analysed), and
 the experts' training latents (the autoencoder's posterior means, scaled). Item
 ``i`` of each set is drawn from its own generator seeded by (seed, set, i), so the
@@ -126,13 +126,13 @@ class DataCache:
         return (np.arange(n) % len(PICTURE_CLASSES)).astype(np.int64)
 
     def pictures(self) -> tuple[np.ndarray, np.ndarray]:
-        """Training pictures (n, HEIGHT, WIDTH) uint8 and their labels."""
+        """Training pictures (n, 64, 256) uint8 and their labels."""
         n = self.plan.n_pictures
         data = self._cached("pictures", lambda: generate(picture_item, self.seed, 1, n, "pictures"))
         return data, self._labels(n)
 
     def sounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Training spectrogram pictures (n, HEIGHT, WIDTH) uint8 and their labels."""
+        """Training spectrogram pictures (n, 64, 256) uint8 and their labels."""
         n = self.plan.n_sounds
         data = self._cached("sounds", lambda: generate(sound_item, self.seed, 2, n, "sounds"))
         return data, self._labels(n)
@@ -173,7 +173,7 @@ class DataCache:
 
 @torch.no_grad()
 def encode(vae, pictures: np.ndarray, batch: int = 64, desc: str = "encode") -> np.ndarray:
-    """Scaled latents (n, 4, 16, 64) of uint8 or [0, 1] float pictures (n, HEIGHT, WIDTH)."""
+    """Scaled latents (n, 4, 16, 64) of uint8 or [0, 1] float pictures (n, 64, 256)."""
     out = []
     scale = vae.config.scaling_factor
     for i in tqdm(range(0, len(pictures), batch), desc=desc, dynamic_ncols=True):
@@ -185,7 +185,7 @@ def encode(vae, pictures: np.ndarray, batch: int = 64, desc: str = "encode") -> 
 
 @torch.no_grad()
 def decode(vae, latents: torch.Tensor) -> torch.Tensor:
-    """Pictures (n, HEIGHT, WIDTH) in [0, 1] from scaled latents (n, 4, 16, 64)."""
+    """Pictures (n, 64, 256) in [0, 1] from scaled latents (n, 4, 16, 64)."""
     x = vae.decode(latents / vae.config.scaling_factor).sample
     return (x[:, 0] / 2 + 0.5).clamp(0, 1)
 
@@ -244,7 +244,7 @@ def autoencoder_report(vae, data: DataCache, n: int) -> dict[str, float]:
     latents = encode(vae, x, desc="autoencoder report")
     scale = float(1.0 / latents.std())
     recon = np.concatenate([decode(vae, torch.from_numpy(latents[i : i + 64])).numpy()
-                            for i in range(0, len(latents), 64)])  # fmt: skip
+                            for i in range(0, len(latents), 64)])  # fmt: skip (bounded memory)
     error = np.abs(recon - x).mean(axis=(1, 2))
     return {
         "scaling_factor": round(scale, 5),

@@ -43,7 +43,7 @@ class ClassPromptEncoder(nn.Module):
 def mini_pipeline(
     folder: str | os.PathLike | None = None, device: str = "cpu", threads: int | None = 1
 ) -> ImagesThatSound:
-    """The miniature world as a joint pipeline: class-name prompts, a 128 x 512 canvas,
+    """The miniature world as a joint pipeline: class-name prompts, a 64 x 256 canvas,
     one shared autoencoder, Griffin-Lim as the vocoder.
 
     ``folder``: weights to load (default ``ITSLIB_MINI_WEIGHTS`` if set, else the shipped

@@ -1,14 +1,13 @@
 """The miniature models: a shared autoencoder, two latent diffusion experts, two judges.
 
-- The autoencoder is a small diffusers ``AutoencoderKL`` (the miniature of SD's VAE,
-  downsampling by 8 as it does): a 1 x 128 x 512 picture in [-1, 1] <-> a 4 x 16 x 64
-  latent. Its config carries a
+- The autoencoder is a small diffusers ``AutoencoderKL`` (the miniature of SD's VAE):
+  a 1 x 64 x 256 picture in [-1, 1] <-> a 4 x 16 x 64 latent. Its config carries a
   ``scaling_factor`` so that ``latent * scaling_factor`` has about unit std.
 - The experts are class-conditional diffusers ``UNet2DModel``\\ s on scaled latents,
   called as ``unet(x_t, t, class_labels=labels).sample`` and predicting the noise
   (epsilon). Class ``NULL_CLASS`` (8) is "no prompt", for classifier-free guidance.
 - The noise schedule is exactly SD 1.5's (:data:`SCHEDULER_CONFIG`).
-- The judges are small CNNs that classify a (1, 128, 512) picture in [0, 1].
+- The judges are small CNNs that classify a (1, 64, 256) picture in [0, 1].
 """
 
 from __future__ import annotations
@@ -36,9 +35,9 @@ SCHEDULER_CONFIG: dict = {
 VAE_CONFIG: dict = {
     "in_channels": 1,
     "out_channels": 1,
-    "down_block_types": ["DownEncoderBlock2D"] * 4,
-    "up_block_types": ["UpDecoderBlock2D"] * 4,
-    "block_out_channels": [16, 32, 48, 64],
+    "down_block_types": ["DownEncoderBlock2D"] * 3,
+    "up_block_types": ["UpDecoderBlock2D"] * 3,
+    "block_out_channels": [16, 32, 48],
     "layers_per_block": 1,
     "latent_channels": 4,
     "norm_num_groups": 8,
@@ -86,11 +85,11 @@ def build_scheduler(kind: str = "ddim"):
 
 
 class Judge(nn.Module):
-    """A small CNN that classifies a (B, 1, 128, 512) picture in [0, 1] into classes.
+    """A small CNN that classifies a (B, 1, 64, 256) picture in [0, 1] into classes.
 
-    Returns logits (B, num_classes). A strided 5 x 5 conv and a max pool quarter the
-    picture, three conv stages halve it again each, then global average and max
-    pooling over the remaining 4 x 16 grid feed a linear layer.
+    Returns logits (B, num_classes). A strided 5 x 5 conv halves the picture, three
+    conv stages halve it again each, then global average and max pooling over the
+    remaining 4 x 16 grid feed a linear layer.
     """
 
     def __init__(self, num_classes: int = len(PICTURE_CLASSES), width: int = 16) -> None:
@@ -100,7 +99,6 @@ class Judge(nn.Module):
             nn.Conv2d(1, width, 5, stride=2, padding=2),
             nn.BatchNorm2d(width),
             nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
         ]
         for cin, cout in zip(channels[:-1], channels[1:], strict=True):
             layers += [

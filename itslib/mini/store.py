@@ -26,7 +26,7 @@ import torch
 from itslib.mini.datasets import test_sets
 from itslib.mini.models import SCHEDULER_CONFIG, Judge
 from itslib.mini.sounds import sound_picture
-from itslib.mini.world import HEIGHT, NUM_SAMPLES, PICTURE_CLASSES, SOUND_CLASSES, WIDTH
+from itslib.mini.world import NUM_SAMPLES, PICTURE_CLASSES, SOUND_CLASSES
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights"
 TRAIN_COMMAND = "python -m itslib train-mini --out .mini_run --seed 0"
@@ -126,8 +126,8 @@ def _as_batch(x, shape: tuple[int, ...], name: str) -> torch.Tensor:
 
 @torch.no_grad()
 def judge_pictures(pictures, judge: Judge | None = None, folder: str | None = None) -> np.ndarray:
-    """The picture judge's class probabilities (B, 8) for pictures (B, HEIGHT, WIDTH) in [0, 1]."""
-    x = _as_batch(pictures, (HEIGHT, WIDTH), "pictures").clamp(0, 1)
+    """The picture judge's class probabilities (B, 8) for pictures (B, 64, 256) in [0, 1]."""
+    x = _as_batch(pictures, (64, 256), "pictures").clamp(0, 1)
     judge = judge if judge is not None else _default_judges(folder)[0]
     param = next(judge.parameters())
     return judge(x.to(param.device, param.dtype)).float().softmax(-1).cpu().numpy()

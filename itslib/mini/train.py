@@ -47,10 +47,9 @@ class Plan:
     n_heard: int = 400
     n_test: int = 400
     n_test_heard: int = 160
-    ae_steps: int = 600
+    ae_steps: int = 300
     ae_batch: int = 32
-    ae_crop_rows: int = 64
-    ae_crop_cols: int = 128
+    ae_crop: int = 64
     image_steps: int = 10000
     audio_steps: int = 3000
     min_snr_gamma: float = 5.0
@@ -186,11 +185,8 @@ class Trainer:
             x = torch.cat(
                 [ds.sample_rows(pictures, half, g), ds.sample_rows(sounds, p.ae_batch - half, g)]
             )[:, None]
-            # fully convolutional: train on crops, placed on the latent grid (every 8 pixels)
-            rows, cols = (x.shape[-2] - p.ae_crop_rows) // 8, (x.shape[-1] - p.ae_crop_cols) // 8
-            top = 8 * int(torch.randint(0, rows + 1, (), generator=g))
-            left = 8 * int(torch.randint(0, cols + 1, (), generator=g))
-            x = x[..., top : top + p.ae_crop_rows, left : left + p.ae_crop_cols] * 2 - 1
+            left = 4 * int(torch.randint(0, (x.shape[-1] - p.ae_crop) // 4 + 1, (), generator=g))
+            x = x[..., left : left + p.ae_crop] * 2 - 1  # fully convolutional: train on crops
             posterior = vae.encode(x).latent_dist
             z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=g)
             recon = vae.decode(z).sample

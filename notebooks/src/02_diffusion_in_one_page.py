@@ -23,7 +23,7 @@ from itslib.pipeline import make_scheduler
 from itslib.sampler import Term, sample
 from itslib.worlds import mini_pipeline
 
-pipe = mini_pipeline()  # the miniature world: 128 x 512 canvas, class names as prompts
+pipe = mini_pipeline()  # the miniature world: 64 x 256 canvas, class names as prompts
 expert = pipe.image_expert
 print("picture classes:", ", ".join(mini.PICTURE_CLASSES))
 
@@ -46,8 +46,7 @@ plt.show()
 # ## Latents and the forward process
 #
 # Like Stable Diffusion, the model works in the latent space of an autoencoder: a
-# 128 x 512 picture becomes a 4 x 16 x 64 latent $x_0$, 8 times smaller on each side,
-# as Stable Diffusion's VAE makes a 512 x 512 picture 64 x 64. The *forward process* buries
+# 64 x 256 picture becomes a 4 x 16 x 64 latent $x_0$. The *forward process* buries
 # it in Gaussian noise $\epsilon$ according to a schedule $\bar\alpha_t$ that falls
 # from 1 to almost 0 over 1000 steps:
 #
