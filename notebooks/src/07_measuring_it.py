@@ -239,15 +239,18 @@ plt.show()
 # denoises `num_samples` together, `batch_size` at a time (8 by default), and a batched
 # sample equals the one drawn alone. How much that buys depends on the machine.
 # Measured on this book's 2-core CPU in the miniature world (`python
-# benchmarks/bench_throughput.py --world mini --threads 2`, DDIM 100, 16 samples):
+# benchmarks/bench_throughput.py --world mini --threads 2 --steps 100 --samples 16`,
+# DDIM 100, 16 samples, one run):
 #
 # | batch | samples / s | seconds / sample | of which in the UNets | outside (decode, Griffin-Lim) |
 # |---|---|---|---|---|
-# | 1 | 0.34 | 2.95 | 2.41 | 0.53 |
-# | 8 | 0.57 (1.7x) | 1.75 | 1.24 | 0.52 |
+# | 1 | 0.36 | 2.77 | 2.63 | 0.13 |
+# | 8 | 0.78 (2.2x) | 1.29 | 1.22 | 0.08 |
 #
-# The UNets' share halves; the rest, mostly Griffin-Lim, is per sample and does not
-# batch. On a GPU the UNets are nearly all of the time and a batch of 4 x 32 x 128
+# The UNets' time per sample falls by more than half: at batch 1 about half of each
+# small call is overhead, at batch 8 the two cores are busy computing, so the gain
+# stops near 2x here. The rest (decoding, and Griffin-Lim, batched in torch) is a
+# twentieth of the time. On a GPU the UNets are nearly all of the time and a batch of 4 x 32 x 128
 # latents leaves most of the chip idle, so batching should help far more there;
 # `benchmarks/bench_throughput.py --world sd15` measures it, and no GPU figure is
 # given until it has been run on one.
