@@ -176,15 +176,7 @@ def wav_to_logmel(
     signal = torch.from_numpy(np.ascontiguousarray(wav))[None, None]
     mode = "reflect" if wav.size > config.pad else "constant"
     signal = torch.nn.functional.pad(signal, (config.pad, config.pad), mode=mode)[0, 0]
-    spec = torch.stft(
-        signal,
-        n_fft=config.n_fft,
-        hop_length=config.hop_length,
-        win_length=config.win_length,
-        window=torch.hann_window(config.win_length),
-        center=False,
-        return_complex=True,
-    )
+    spec = _stft(signal, config)
     magnitude = torch.sqrt(spec.real**2 + spec.imag**2 + 1e-9)
     mel = torch.from_numpy(mel_basis(config)) @ magnitude
     return torch.log(torch.clamp(mel, min=config.log_floor)).numpy()
@@ -222,6 +214,14 @@ def picture_to_logmel(picture, config: MelConfig = AUFFUSION) -> np.ndarray:
     low, high = math.log(config.log_floor), math.log(config.log_ceiling)
     picture = np.clip(picture, 0.0, 1.0)[::-1]
     return np.ascontiguousarray(picture * (high - low) + low).astype(np.float32)
+
+
+def _stft(signal: torch.Tensor, config: MelConfig) -> torch.Tensor:
+    """The non-centred STFT (periodic Hann of win_length inside n_fft), complex:
+    (..., samples) -> (..., n_fft // 2 + 1, frames)."""
+    return torch.stft(signal, n_fft=config.n_fft, hop_length=config.hop_length,
+                      win_length=config.win_length, window=torch.hann_window(config.win_length),
+                      center=False, return_complex=True)  # fmt: skip
 
 
 @lru_cache(maxsize=8)
@@ -289,19 +289,35 @@ def griffin_lim(
     frames = logmel.shape[-1]
     phase = torch.rand(magnitude.shape[1:], generator=torch.Generator().manual_seed(seed))
     angles = torch.polar(torch.ones_like(phase), 2 * math.pi * phase).expand_as(magnitude)
-    stft = {"n_fft": config.n_fft, "hop_length": config.hop_length,
-            "win_length": config.win_length, "window": torch.hann_window(config.win_length),
-            "center": False, "return_complex": True}  # fmt: skip
     rebuilt = torch.zeros_like(angles)
     for _ in range(n_iter):
         previous = rebuilt
-        rebuilt = torch.stft(_istft(magnitude * angles, config), **stft)
+        rebuilt = _stft(_istft(magnitude * angles, config), config)
         angles = torch.sgn(rebuilt - (momentum / (1 + momentum)) * previous)  # z / |z|
     padded = _istft(magnitude * angles, config)
     wav = padded[:, config.pad : config.pad + frames * config.hop_length]
     wav = torch.nn.functional.pad(wav, (0, frames * config.hop_length - wav.shape[-1]))
     wav = wav.numpy().astype(np.float32)
     return wav if logmel.ndim == 3 else wav[0]
+
+
+def vocode(logmel, config: MelConfig = AUFFUSION, vocoder: torch.nn.Module | None = None,
+           seed: int = 0, n_iter: int = 32) -> np.ndarray:  # fmt: skip
+    """Log-mel (n_mels, frames) -> waveform (frames * hop,); a batch (B, n_mels, frames)
+    -> (B, frames * hop), played together. With ``vocoder`` (e.g.
+    :class:`itslib.hifigan.HiFiGAN`) as it is, else by :func:`griffin_lim`, each
+    waveform peak-normalised."""
+    logmel = _as_numpy(logmel, "logmel")
+    batch = logmel if logmel.ndim == 3 else logmel[None]
+    if vocoder is None:
+        wavs = griffin_lim(batch, config, n_iter=n_iter, seed=seed)
+        wavs = np.stack([peak_normalize(w, config.peak) for w in wavs])
+    else:
+        param = next(vocoder.parameters())
+        with torch.inference_mode():
+            wavs = vocoder(torch.from_numpy(batch).to(param.device, param.dtype))
+        wavs = wavs.float().cpu().numpy()
+    return wavs if logmel.ndim == 3 else wavs[0]
 
 
 def peak_normalize(wav, peak: float = AUFFUSION.peak, silence: float = SILENCE) -> np.ndarray:

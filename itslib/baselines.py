@@ -198,6 +198,10 @@ def imprint_many(
         )
     shape = pipeline.latent_shape(height, width)
     cropped = bool(canvas.crop_right) and (image_prompt is not None or audio_prompt is not None)
+    if picture is not None and picture.ndim == 2:  # the reader's own inputs, prepared once
+        picture = np.repeat(picture[..., None], 3, axis=2)
+    if sound is not None:
+        heard = audio.logmel_to_picture(audio.wav_to_logmel(sound, mel), mel)
 
     def one_batch(batch: list[int]) -> list[Result]:
         start = time.perf_counter()
@@ -209,15 +213,13 @@ def imprint_many(
                                   latents=torch.cat([image for image, _ in noises]))  # fmt: skip
             pictures = made.expand(-1, 3, -1, -1).permute(0, 2, 3, 1).numpy()  # gray: 1 -> 3
         else:
-            color = picture if picture.ndim == 3 else np.repeat(picture[..., None], 3, axis=2)
-            pictures = np.stack([color for _ in batch])
+            pictures = np.stack([picture for _ in batch])
         if sound is None:
             spectrograms = generate_alone(pipeline.audio_expert, audio_prompt, audio_steps,
                                           audio_guidance, batch[0], shape,
                                           latents=torch.cat([a for _, a in noises]))  # fmt: skip
             spectrograms = spectrograms.mean(dim=1).numpy()
         else:
-            heard = audio.logmel_to_picture(audio.wav_to_logmel(sound, mel), mel)
             spectrograms = np.stack([heard for _ in batch])
         carved = [imprint(s, p, strength) for s, p in zip(spectrograms, pictures, strict=True)]
         if cropped:
@@ -277,21 +279,8 @@ def fit_recording(wav: np.ndarray, samples: int, sample_rate: int) -> np.ndarray
     return wav
 
 
-def vocode_with(logmel: np.ndarray, mel: MelConfig, vocoder: nn.Module | None = None,
-                seed: int = 0, n_iter: int = 32) -> np.ndarray:  # fmt: skip
-    """Log-mel -> waveform: with ``vocoder`` (e.g. :class:`itslib.hifigan.HiFiGAN`) when
-    given, as :meth:`ImagesThatSound.vocode` does, else Griffin-Lim, peak-normalised."""
-    if vocoder is None:
-        wav = audio.griffin_lim(logmel, mel, n_iter=n_iter, seed=seed)
-        return audio.peak_normalize(wav, mel.peak)
-    param = next(vocoder.parameters())
-    with torch.inference_mode():
-        wav = vocoder(torch.from_numpy(logmel)[None].to(param.device, param.dtype))
-    return wav[0].float().cpu().numpy()
-
-
 def vocoder_name(vocoder: nn.Module | None) -> str:
-    """How :func:`vocode_with` plays a log-mel with ``vocoder``, for ``params``."""
+    """How :func:`itslib.audio.vocode` plays a log-mel with ``vocoder``, for ``params``."""
     if vocoder is None:
         return "griffin-lim"
     return "hifigan" if isinstance(vocoder, HiFiGAN) else type(vocoder).__name__
@@ -360,7 +349,7 @@ def imprint_files(
     spectrogram = audio.logmel_to_picture(audio.wav_to_logmel(wav, mel), mel)
     carved = imprint(spectrogram, picture, strength)
     logmel = audio.picture_to_logmel(carved, mel)
-    waveform = vocode_with(logmel, mel, vocoder, seed=seed, n_iter=n_iter)
+    waveform = audio.vocode(logmel, mel, vocoder, seed=seed, n_iter=n_iter)
     params = {
         "method": "imprint", "image_prompt": None, "audio_prompt": None,
         "picture": str(picture_path), "sound": str(sound_path), "strength": strength,

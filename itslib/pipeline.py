@@ -299,17 +299,8 @@ class ImagesThatSound:
     def vocode(self, logmel: np.ndarray, vocoder: str = "hifigan") -> np.ndarray:
         """Log-mel (n_mels, frames) -> waveform (frames * hop,) in [-1, 1]; a batch
         (B, n_mels, frames) -> (B, frames * hop), vocoded together."""
-        mel = self.audio_expert.mel
-        batch = logmel if logmel.ndim == 3 else logmel[None]
-        if vocoder == "griffin-lim" or self.vocoder is None:
-            wavs = audio.griffin_lim(batch, mel)
-            wavs = np.stack([audio.peak_normalize(w, mel.peak) for w in wavs])
-        else:
-            param = next(self.vocoder.parameters())
-            with torch.inference_mode():
-                wavs = self.vocoder(torch.from_numpy(batch).to(param.device, param.dtype))
-            wavs = wavs.float().cpu().numpy()
-        return wavs if logmel.ndim == 3 else wavs[0]
+        model = None if vocoder == "griffin-lim" else self.vocoder
+        return audio.vocode(logmel, self.audio_expert.mel, model)
 
 
 def footprint_bytes(pipeline: ImagesThatSound) -> dict[str, int]:
