@@ -235,7 +235,7 @@ def chapter_5(meter: Meter) -> dict[str, Any]:
 def chapter_6(meter: Meter) -> dict[str, Any]:
     from matplotlib import cbook
 
-    from itslib import audio
+    from itslib import files
     from itslib.baselines import imprint_baseline, sds_baseline
     from itslib.demo import example_sound
     from itslib.worlds import load_world
@@ -247,7 +247,7 @@ def chapter_6(meter: Meter) -> dict[str, Any]:
     meter.phase("imprint")
     printed = imprint_baseline(pipe, image_prompt, audio_prompt, strength=0.5, seed=0)
     with cbook.get_sample_data("grace_hopper.jpg") as photo_file:
-        photo = audio.load_picture(photo_file.name, height, width, fill=1.0)
+        photo = files.load_picture(photo_file.name, height, width, fill=1.0)
     recording = example_sound(seconds=pipe.audio_expert.mel.seconds(width))
     own = imprint_baseline(pipe, picture=photo, sound=recording, strength=0.7)
     meter.phase("sds")

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from itslib import audio, evaluate, sweep
+from itslib import evaluate, files, sweep
 from itslib._hub import REAL_MODELS
 from itslib._io import atomic_path, ensure_writable_folder
 from itslib.baselines import imprint_files, imprint_many, sds_baseline
@@ -210,10 +210,10 @@ def run_generate(args: argparse.Namespace) -> None:
     width = settings.get("width", pipeline.canvas[1])
     start = {}
     if args.init_picture:
-        start["init_picture"] = audio.load_picture(args.init_picture, height, width)
+        start["init_picture"] = files.load_picture(args.init_picture, height, width)
     if args.init_sound:
         mel = pipeline.audio_expert.mel
-        start["init_sound"] = audio.load_audio(args.init_sound, mel.sample_rate,
+        start["init_sound"] = files.load_audio(args.init_sound, mel.sample_rate,
                                                seconds=mel.seconds(width))  # fmt: skip
     results = pipeline(args.image_prompt, args.audio_prompt, num_samples=args.num_samples,
                        seed=args.seed, batch_size=args.batch_size, **start, **settings)  # fmt: skip
@@ -256,9 +256,9 @@ def run_imprint(args: argparse.Namespace) -> None:
     height, width = args.height or height, args.width or width
     own = {}
     if args.picture:
-        own["picture"] = audio.load_picture(args.picture, height, width, fill=1.0)
+        own["picture"] = files.load_picture(args.picture, height, width, fill=1.0)
     if args.sound:
-        own["sound"] = audio.load_audio(args.sound, mel.sample_rate, mel.seconds(width))
+        own["sound"] = files.load_audio(args.sound, mel.sample_rate, mel.seconds(width))
     seeds = [args.seed + k for k in range(len(folders))]  # denoised together, one batch
     if own:
         results = imprint_many(world.pipeline, args.image_prompt, args.audio_prompt,

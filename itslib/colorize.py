@@ -47,7 +47,7 @@ from itslib._hub import (
 )
 from itslib._hub import model_id as real_model_id
 from itslib._io import write_png
-from itslib.audio import load_audio
+from itslib.files import load_audio
 
 STAGE_1_MODEL = REAL_MODELS["if_stage1"].hub_id
 STAGE_2_MODEL = REAL_MODELS["if_stage2"].hub_id

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from itslib import audio
+from itslib import audio, files
 from itslib._io import check_output_folder, staged_folder, write_png
 
 
@@ -53,8 +53,8 @@ def run_demo(
     """
     config = audio.AUFFUSION
     folder = check_output_folder(out, name="out", overwrite=overwrite, allow_empty=True)
-    wav = audio.load_audio(sound, config.sample_rate) if sound is not None else example_sound()
-    gray = None if picture is None else audio.load_picture(picture, height=config.n_mels)
+    wav = files.load_audio(sound, config.sample_rate) if sound is not None else example_sound()
+    gray = None if picture is None else files.load_picture(picture, height=config.n_mels)
     if float(np.abs(wav).max()) <= audio.SILENCE:
         warnings.warn(
             f"sound {str(sound)!r} is silent: its spectrogram is blank and audio.wav is silent.",
@@ -73,5 +73,5 @@ def run_demo(
             if filename.endswith(".png"):
                 write_png(staging / filename, array)
             else:
-                audio.write_wav(staging / filename, array, config.sample_rate)
+                files.write_wav(staging / filename, array, config.sample_rate)
     return {key: folder / filename for key, (filename, _) in arrays.items()}

@@ -230,7 +230,7 @@ class ImagesThatSound:
         if init is not None and init.shape != (config.height, config.width):
             raise ValueError(
                 f"the init picture/sound has shape {init.shape} but height x width is "
-                f"{config.height} x {config.width}; resize it (itslib.audio.load_picture) "
+                f"{config.height} x {config.width}; resize it (itslib.files.load_picture) "
                 "or cut the sound to width * hop samples."
             )
         # 2. Encode each expert's prompt pair once for all the samples.

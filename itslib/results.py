@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from itslib import audio
+from itslib import files
 from itslib._io import atomic_path, check_output_folder, staged_folder, write_png
 
 
@@ -64,7 +64,7 @@ class Result:
         with staged_folder(folder, name="folder") as staging:
             write_png(staging / "image.png", self.image)
             write_png(staging / "spectrogram.png", self.spectrogram)
-            audio.write_wav(staging / "audio.wav", self.waveform, self.sample_rate)
+            files.write_wav(staging / "audio.wav", self.waveform, self.sample_rate)
             if save_latents and self.latents is not None:
                 np.save(staging / "latents.npy", self.latents.float().numpy().astype(np.float32))
             if video:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from itslib import audio
+from itslib import audio, files
 from itslib._io import atomic_path
 
 
@@ -57,7 +57,7 @@ def write_video(
     path = Path(path)
     with tempfile.TemporaryDirectory() as scratch, atomic_path(path) as tmp:
         wav_path = Path(scratch) / "audio.wav"
-        audio.write_wav(wav_path, waveform, sample_rate)
+        files.write_wav(wav_path, waveform, sample_rate)
         command = [
             imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps),

@@ -9,7 +9,7 @@ import soundfile as sf
 import torch
 from PIL import Image
 
-from itslib import audio
+from itslib import audio, files
 from itslib.audio import MelConfig
 
 SR = 16000
@@ -158,44 +158,44 @@ def test_play_a_picture_as_a_sound(tmp_path):
     pixels = np.zeros((100, 300), dtype=np.uint8)
     pixels[40:60] = 255
     Image.fromarray(pixels).save(path)
-    picture, wav = audio.play_picture(path, width=200)
+    picture, wav = files.play_picture(path, width=200)
     assert picture.shape == (256, 200) and 0 <= picture.min() <= picture.max() <= 1
     assert wav.shape == (200 * 160,)
     assert 0.9 < np.abs(wav).max() <= 0.96
     # A narrower picture is padded with silence on the right.
-    picture, _ = audio.play_picture(path, width=2000)
+    picture, _ = files.play_picture(path, width=2000)
     assert picture.shape == (256, 2000) and picture[:, 1000:].max() == 0
 
 
 def test_write_wav_is_atomic_and_readable(tmp_path):
     wav = chord(0.5)
     path = tmp_path / "a.wav"
-    audio.write_wav(path, wav)
+    files.write_wav(path, wav)
     data, rate = sf.read(path)
     assert rate == SR and data.shape == wav.shape
     np.testing.assert_allclose(data, wav, atol=1e-4)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
     with pytest.raises(ValueError, match="NaN"):
-        audio.write_wav(tmp_path / "b.wav", np.array([0.0, np.nan]))
+        files.write_wav(tmp_path / "b.wav", np.array([0.0, np.nan]))
     assert not (tmp_path / "b.wav").exists()
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(ValueError, match="not a folder|not writable"):
-        audio.write_wav(blocker / "c.wav", wav)
+        files.write_wav(blocker / "c.wav", wav)
 
 
 def test_load_audio_mixes_to_mono_and_resamples(tmp_path):
     t = np.arange(44100) / 44100
     stereo = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 440 * t)], axis=1) * 0.5
     sf.write(tmp_path / "s.wav", stereo, 44100)
-    wav = audio.load_audio(tmp_path / "s.wav")
+    wav = files.load_audio(tmp_path / "s.wav")
     assert wav.ndim == 1 and abs(wav.size - SR) <= 1
-    assert audio.load_audio(tmp_path / "s.wav", seconds=2.0).size == 2 * SR
+    assert files.load_audio(tmp_path / "s.wav", seconds=2.0).size == 2 * SR
     (tmp_path / "not.wav").write_text("hello")
     with pytest.raises(ValueError, match="not an audio file"):
-        audio.load_audio(tmp_path / "not.wav")
+        files.load_audio(tmp_path / "not.wav")
     with pytest.raises(FileNotFoundError):
-        audio.load_audio(tmp_path / "missing.wav")
+        files.load_audio(tmp_path / "missing.wav")
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 from PIL import Image
 
-from itslib import _io, audio
+from itslib import _io, audio, files
 from itslib.demo import run_demo
 from itslib.results import Result
 
@@ -52,14 +52,14 @@ def test_load_audio_refuses_a_truncated_wav_but_reads_whole_and_streamed_ones(tm
     cut = tmp_path / "cut.wav"
     cut.write_bytes(data[: 44 + 2 * 1440])  # the header says 1 s, the file holds 0.09 s
     with pytest.raises(ValueError, match=r"'.*cut\.wav' is truncated.*1\.00 s.*0\.09 s"):
-        audio.load_audio(cut)
-    assert audio.load_audio(whole).size == SR
+        files.load_audio(cut)
+    assert files.load_audio(whole).size == SR
     # A streamed WAV's unknown-length placeholder (0xFFFFFFFF) is not a truncation.
     streamed = bytearray(data)
     at = streamed.index(b"data")
     streamed[at + 4 : at + 8] = struct.pack("<I", 0xFFFFFFFF)
     (tmp_path / "streamed.wav").write_bytes(bytes(streamed))
-    assert audio.load_audio(tmp_path / "streamed.wav").size == SR
+    assert files.load_audio(tmp_path / "streamed.wav").size == SR
 
 
 def test_load_audio_refuses_a_truncated_aiff(tmp_path):
@@ -67,8 +67,8 @@ def test_load_audio_refuses_a_truncated_aiff(tmp_path):
     data = (tmp_path / "whole.aiff").read_bytes()
     (tmp_path / "cut.aiff").write_bytes(data[: len(data) // 4])
     with pytest.raises(ValueError, match=r"cut\.aiff' is truncated.*1\.00 s"):
-        audio.load_audio(tmp_path / "cut.aiff")
-    assert audio.load_audio(tmp_path / "whole.aiff").size == SR
+        files.load_audio(tmp_path / "cut.aiff")
+    assert files.load_audio(tmp_path / "whole.aiff").size == SR
 
 
 def test_load_audio_names_a_damaged_flac(tmp_path):
@@ -76,7 +76,7 @@ def test_load_audio_names_a_damaged_flac(tmp_path):
     data = (tmp_path / "whole.flac").read_bytes()
     (tmp_path / "cut.flac").write_bytes(data[: len(data) // 3])
     with pytest.raises(ValueError, match=r"cut\.flac.*damaged"):
-        audio.load_audio(tmp_path / "cut.flac")
+        files.load_audio(tmp_path / "cut.flac")
 
 
 # --- 2. seconds ------------------------------------------------------------------------
@@ -86,13 +86,13 @@ def test_load_audio_names_a_damaged_flac(tmp_path):
 def test_load_audio_seconds_must_be_positive(tmp_path, seconds):
     sf.write(tmp_path / "s.wav", tone(1.0), SR)
     with pytest.raises(ValueError, match="seconds="):
-        audio.load_audio(tmp_path / "s.wav", seconds=seconds)
+        files.load_audio(tmp_path / "s.wav", seconds=seconds)
 
 
 def test_load_audio_seconds_cuts_and_pads(tmp_path):
     sf.write(tmp_path / "s.wav", tone(1.0), SR)
-    assert audio.load_audio(tmp_path / "s.wav", seconds=0.25).size == SR // 4
-    padded = audio.load_audio(tmp_path / "s.wav", seconds=1.5)
+    assert files.load_audio(tmp_path / "s.wav", seconds=0.25).size == SR // 4
+    padded = files.load_audio(tmp_path / "s.wav", seconds=1.5)
     assert padded.size == 3 * SR // 2 and not padded[SR:].any()
 
 
@@ -136,18 +136,18 @@ def test_load_picture_refuses_a_decompression_bomb_and_non_images(tmp_path):
         + png_chunk(b"IDAT", zlib.compress(b"")) + png_chunk(b"IEND", b"")
     )  # fmt: skip
     with pytest.raises(ValueError, match=r"bomb\.png.*too large.*MAX_IMAGE_PIXELS"):
-        audio.load_picture(bomb, 64)
+        files.load_picture(bomb, 64)
     (tmp_path / "notes.png").write_text("not a picture")
     with pytest.raises(ValueError, match=r"notes\.png.*not an image"):
-        audio.load_picture(tmp_path / "notes.png", 64)
+        files.load_picture(tmp_path / "notes.png", 64)
 
 
 def test_load_picture_honours_a_lowered_pixel_limit(tmp_path, monkeypatch):
     Image.fromarray(np.zeros((20, 30), np.uint8)).save(tmp_path / "small.png")
-    assert audio.load_picture(tmp_path / "small.png", 10).shape == (10, 15)
+    assert files.load_picture(tmp_path / "small.png", 10).shape == (10, 15)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     with pytest.raises(ValueError, match="small.png.*too large"):
-        audio.load_picture(tmp_path / "small.png", 10)
+        files.load_picture(tmp_path / "small.png", 10)
 
 
 @pytest.mark.parametrize(
@@ -158,7 +158,7 @@ def test_load_picture_honours_a_lowered_pixel_limit(tmp_path, monkeypatch):
 def test_load_picture_checks_its_sizes(tmp_path, kwargs, message):
     Image.fromarray(np.zeros((20, 30), np.uint8)).save(tmp_path / "small.png")
     with pytest.raises(ValueError, match=message):
-        audio.load_picture(tmp_path / "small.png", **kwargs)
+        files.load_picture(tmp_path / "small.png", **kwargs)
 
 
 # --- 5. a path where an array belongs ----------------------------------------------------
@@ -301,6 +301,6 @@ def test_ensure_writable_folder_refuses_a_read_only_place(tmp_path):
 
 
 def test_writers_create_the_folders_they_write_into(tmp_path):
-    audio.write_wav(tmp_path / "x" / "y" / "a.wav", tone(0.1))
+    files.write_wav(tmp_path / "x" / "y" / "a.wav", tone(0.1))
     assert (tmp_path / "x" / "y" / "a.wav").is_file()
     assert sorted(p.name for p in (tmp_path / "x" / "y").iterdir()) == ["a.wav"]

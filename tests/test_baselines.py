@@ -6,7 +6,7 @@ import soundfile as sf
 import torch
 from PIL import Image
 
-from itslib import audio, baselines
+from itslib import audio, baselines, files
 from itslib.baselines import (
     FourierCanvas,
     SDSSettings,
@@ -148,8 +148,8 @@ def test_imprint_own_files_of_odd_sizes(pipeline, tmp_path):
     Image.fromarray(pixels).save(tmp_path / "photo.png")
     t = np.arange(int(44100 * 0.3)) / 44100
     sf.write(tmp_path / "take.wav", np.stack([np.sin(2 * np.pi * 330 * t)] * 2, axis=1), 44100)
-    picture = audio.load_picture(tmp_path / "photo.png", H, W, fill=1.0)
-    sound = audio.load_audio(tmp_path / "take.wav", seconds=W * 160 / 16000)
+    picture = files.load_picture(tmp_path / "photo.png", H, W, fill=1.0)
+    sound = files.load_audio(tmp_path / "take.wav", seconds=W * 160 / 16000)
     result = imprint_baseline(pipeline, picture=picture, sound=sound, strength=0.5,
                               height=H, width=W, vocoder="hifigan")  # fmt: skip
     # Nothing went through a VAE: no band to crop, even in the real world.
@@ -159,7 +159,7 @@ def test_imprint_own_files_of_odd_sizes(pipeline, tmp_path):
     assert picture.shape == (H, W)
     # A narrow picture is padded with white, so the padding carves nothing.
     Image.fromarray(pixels[:, :5]).save(tmp_path / "narrow.png")
-    narrow = audio.load_picture(tmp_path / "narrow.png", H, W, fill=1.0)
+    narrow = files.load_picture(tmp_path / "narrow.png", H, W, fill=1.0)
     assert narrow[:, 40:].min() == 1.0
     spec = audio.logmel_to_picture(audio.wav_to_logmel(sound))
     np.testing.assert_allclose(imprint(spec, narrow)[:, 40:], spec[:, 40:])
@@ -167,13 +167,13 @@ def test_imprint_own_files_of_odd_sizes(pipeline, tmp_path):
 
 def test_bad_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        audio.load_picture(tmp_path / "missing.png", H, W)
+        files.load_picture(tmp_path / "missing.png", H, W)
     (tmp_path / "empty.png").write_bytes(b"")
     with pytest.raises(ValueError, match="not an image"):
-        audio.load_picture(tmp_path / "empty.png", H, W)
+        files.load_picture(tmp_path / "empty.png", H, W)
     (tmp_path / "notes.wav").write_text("not audio")
     with pytest.raises(ValueError, match="not an audio file"):
-        audio.load_audio(tmp_path / "notes.wav")
+        files.load_audio(tmp_path / "notes.wav")
 
 
 def test_imprint_needs_one_source_each(pipeline):
@@ -276,8 +276,8 @@ def test_imprint_files_needs_no_model(no_models, tmp_path, capsys, seconds, noti
     assert params["crop_right"] is False and params["recording_seconds"] == pytest.approx(seconds)
     assert params["canvas_seconds"] == pytest.approx(10.24) and params["seconds"] >= 0
     # It is the imprint arithmetic on the loaded inputs.
-    picture = audio.load_picture(photo, 256, 1024, fill=1.0)
-    wav = audio.load_audio(take, seconds=10.24)
+    picture = files.load_picture(photo, 256, 1024, fill=1.0)
+    wav = files.load_audio(take, seconds=10.24)
     spectrogram = audio.logmel_to_picture(audio.wav_to_logmel(wav))
     np.testing.assert_allclose(result.spectrogram, imprint(spectrogram, picture, 0.5), atol=1e-6)
     if seconds < 10.24:  # the silent padding stays silent

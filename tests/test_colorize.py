@@ -8,7 +8,6 @@ import torch
 
 from itslib._hub import ModelUnavailableError
 from itslib._io import write_png
-from itslib.audio import write_wav
 from itslib.colorize import (
     color_prompt,
     colorize,
@@ -17,6 +16,7 @@ from itslib.colorize import (
     load_colorizer,
     read_spectrogram,
 )
+from itslib.files import write_wav
 from itslib.rehearsal import write_if_stage_1, write_if_stage_2
 
 FAST = dict(steps=4, start_step=1, stage2_steps=3)  # the loop, not the paper's settings
@@ -261,8 +261,8 @@ def test_cli_colorize_writes_color_png(tiny_if, tmp_path, capsys):
 
     from PIL import Image
 
-    from itslib.audio import write_wav
     from itslib.cli import main
+    from itslib.files import write_wav
 
     folder = tmp_path / "sample_000"
     folder.mkdir()

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Audio
 
-from itslib import audio
+from itslib import audio, files
 from itslib.demo import example_sound
 
 config = audio.MelConfig()  # Auffusion's spectrogram: 16 kHz, hop 160, 256 mel bins
@@ -144,7 +144,7 @@ if hifigan is not None:
 from matplotlib import cbook
 
 with cbook.get_sample_data("grace_hopper.jpg") as photo_file:
-    photo, photo_wav = audio.play_picture(photo_file.name, config, width=400)
+    photo, photo_wav = files.play_picture(photo_file.name, config, width=400)
 fig, ax = plt.subplots(figsize=(4, 2.6))
 ax.imshow(photo, cmap="gray", aspect="auto")
 ax.set(title="a photograph, read as a spectrogram", xticks=[], yticks=[])

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import cbook
 
-from itslib import audio
+from itslib import audio, files
 from itslib.baselines import imprint, imprint_baseline, sds_baseline
 from itslib.demo import example_sound
 from itslib.viz import show
@@ -70,8 +70,8 @@ show(joint, "joint sampler")
 # %%
 mel = pipe.audio_expert.mel
 with cbook.get_sample_data("grace_hopper.jpg") as photo_file:
-    photo = audio.load_picture(photo_file.name, height, width, fill=1.0)
-recording = example_sound(seconds=mel.seconds(width))  # or audio.load_audio("mine.wav", ...)
+    photo = files.load_picture(photo_file.name, height, width, fill=1.0)
+recording = example_sound(seconds=mel.seconds(width))  # or files.load_audio("mine.wav", ...)
 own = imprint_baseline(pipe, picture=photo, sound=recording, strength=0.7)
 fig, axes = plt.subplots(1, 2, figsize=(14, 2.4))
 axes[0].imshow(photo, cmap="gray", vmin=0, vmax=1, aspect="auto")
