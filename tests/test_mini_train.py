@@ -28,7 +28,11 @@ def test_quick_training_runs_every_stage(quick_run):
     assert {record["stage"] for record in log} == set(STAGES)
     info = json.loads((weights / "training.json").read_text())
     assert info["seed"] == 0 and "--quick" in info["command"]
-    assert set(info["judge_accuracy"]) >= {"picture_judge", "sound_judge_griffin_lim32"}
+    accuracy = info["judge_accuracy"]
+    assert set(accuracy) >= {"picture_judge", "sound_judge_griffin_lim32",
+                             "picture_judge_after_autoencoder",
+                             "sound_judge_after_autoencoder_griffin_lim32"}  # fmt: skip
+    assert all(0 <= accuracy[k] <= 1 for k in accuracy if not k.startswith("n_"))
     assert info["weights_bytes"] <= 25 * 2**20
 
 
