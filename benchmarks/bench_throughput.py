@@ -12,6 +12,7 @@ everything else (decoding, vocoding, the loop's own arithmetic), and peak memory
   experts at the paper's 4 x 32 x 128 latent (fp16 on CUDA), as in ``bench_sampler.py``.
 
     python benchmarks/bench_throughput.py --world mini --threads 2
+    python benchmarks/bench_throughput.py --world mini --threads 2 --dtype bf16    # CPU bf16
     python benchmarks/bench_throughput.py --world sd15 --steps 100                 # a GPU
     python benchmarks/bench_throughput.py --world sd15 --steps 15 --scheduler dpm++
     python benchmarks/bench_throughput.py --world sd15 --budget-gb 15 --find-largest-batch
@@ -34,15 +35,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_sampler import UnetTimer, sd15_expert  # noqa: E402
 
+from itslib.cli import DTYPES  # noqa: E402
 from itslib.experts import default_dtype  # noqa: E402
 from itslib.mini.experts import mini_pipeline  # noqa: E402
 from itslib.pipeline import BatchTooLargeError, ImagesThatSound  # noqa: E402
 
 
 def build(args) -> tuple[ImagesThatSound, tuple[str, str]]:
+    dtype = DTYPES[args.dtype]
     if args.world == "mini":
-        return mini_pipeline(threads=args.threads), ("city skyline", "drum beats")
-    dtype = default_dtype(args.device)
+        pipe = mini_pipeline(device=args.device, threads=args.threads, dtype=dtype)
+        return pipe, ("city skyline", "drum beats")
+    dtype = dtype or default_dtype(args.device)
     experts = [sd15_expert(name, args.device, dtype) for name in ("image", "audio")]
     pipe = ImagesThatSound(*experts, world="sd15-random")
     return pipe, ("a painting of castle towers, grayscale", "bell ringing")
@@ -101,8 +105,11 @@ def main() -> None:
     parser.add_argument("--scheduler", default="ddim")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--samples", type=int, default=16, help="samples per batch size")
+    parser.add_argument("--dtype", choices=list(DTYPES), default="auto",
+                        help="the UNets' precision (auto: mini fp32, sd15 fp16 on CUDA)")
     parser.add_argument("--compile", action="store_true", help="torch.compile both UNets")
-    parser.add_argument("--channels-last", action="store_true", help="channels-last UNets")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="channels-last UNets (the miniature world's are, on the CPU)")
     parser.add_argument("--budget-gb", type=float, help="GPU memory budget (10^9 bytes)")
     parser.add_argument("--find-largest-batch", action="store_true")
     parser.add_argument("--out", help="also write the report here (JSON)")
@@ -126,8 +133,10 @@ def main() -> None:
     report = {
         "world": args.world, "steps": args.steps, "scheduler": args.scheduler,
         "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
-        "threads": torch.get_num_threads(), "compile": args.compile,
-        "channels_last": args.channels_last, "budget_gb": args.budget_gb, "rows": rows,
+        "threads": torch.get_num_threads(), "dtype": str(pipe.image_expert.dtype),
+        "compile": args.compile,
+        "channels_last": pipe.image_expert.unet.conv_in.weight.is_contiguous(
+            memory_format=torch.channels_last), "budget_gb": args.budget_gb, "rows": rows,
     }  # fmt: skip
     if args.find_largest_batch:
         report["largest_batch_that_fits"] = largest_batch(pipe, prompts, args)

@@ -197,7 +197,10 @@ def sample(
     check_terms(terms, num_steps)
     if not torch.isfinite(latents).all():
         raise ValueError("latents contain NaN or infinite values; draw them with torch.randn.")
-    device, dtype = terms[0].expert.device, terms[0].expert.dtype
+    # The latent and the scheduler's arithmetic stay in fp32 whatever the experts'
+    # precision (fp16 or bf16 rounding would add up over the steps); each expert casts
+    # its own input.
+    device = terms[0].expert.device
     step_kwargs = {}
     accepted = inspect.signature(scheduler.step).parameters
     if "eta" in accepted:
@@ -214,7 +217,7 @@ def sample(
     # 2. Prepare the timesteps and the starting latent.
     scheduler.set_timesteps(num_steps, device=device)
     timesteps = scheduler.timesteps
-    x = latents.to(device, dtype)
+    x = latents.to(device, torch.float32)
     if first_step == 0:
         x = x * scheduler.init_noise_sigma
     calls = {term.name: 0 for term in terms}
@@ -231,7 +234,7 @@ def sample(
                 term = terms[k]
                 noise[term.name] = term.expert.predict_noise(x_in, t, term.condition, term.guidance)
                 calls[term.name] += 1
-            mixed = sum(weights[k] * noise[terms[k].name].to(dtype) for k in weights)
+            mixed = sum(weights[k] * noise[terms[k].name].float() for k in weights)
             if capture or callback is not None:
                 record = Step(
                     index=i,

@@ -111,8 +111,9 @@ class RealWorld(World):
 class MiniWorld(World):
     """The miniature experts and judges shipped in :mod:`itslib.mini`."""
 
-    def load_pipeline(self, device=None, mini_folder=None, **_: Any) -> ImagesThatSound:
-        return mini_pipeline(mini_folder, device=device or "cpu")
+    def load_pipeline(self, device=None, dtype=None, mini_folder=None,
+                      **_: Any) -> ImagesThatSound:  # fmt: skip
+        return mini_pipeline(mini_folder, device=device or "cpu", dtype=dtype)
 
     def load_judges(self, device: str | torch.device | None = None) -> Judges:
         return Judges(*[MiniJudge.shipped()] * 2, threshold=ACCEPT, scale=100.0,

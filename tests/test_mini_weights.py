@@ -53,3 +53,34 @@ def test_judges_beat_chance_on_fresh_data(parts):
     wavs = np.stack([make_sound(SOUND_CLASSES[k], rng) for k in labels])
     sound_probs = judge_sounds(wavs, judge=parts.sound_judge)
     assert (sound_probs.argmax(1) == labels).mean() >= 0.6
+
+
+def test_bf16_unets_draw_what_fp32_draws():
+    """``dtype=torch.bfloat16`` (the CPU speed option) changes the UNets' precision only:
+    the autoencoder stays fp32, and the samples stay close to fp32's (the latent and the
+    scheduler's arithmetic stay fp32)."""
+    import torch
+
+    from itslib.mini.experts import mini_pipeline
+
+    fp32, bf16 = mini_pipeline(), mini_pipeline(dtype=torch.bfloat16)
+    assert bf16.image_expert.dtype == bf16.audio_expert.dtype == torch.bfloat16
+    assert bf16.audio_expert.vae.dtype == torch.float32
+    settings = dict(steps=10, seed=1, num_samples=2, progress=False)
+    for a, b in zip(fp32("waves", "rain", **settings), bf16("waves", "rain", **settings),
+                    strict=True):  # fmt: skip
+        difference = np.abs(a.spectrogram - b.spectrogram)
+        assert 0 < difference.mean() < 0.02  # rounded differently, the same picture
+
+
+@pytest.mark.parametrize(
+    "dtype, message",
+    [("float16", "needs a CUDA device"), ("int8", "must be one of"), ("float64", "must be one of")],
+)
+def test_mini_pipeline_refuses_dtypes_it_cannot_run(dtype, message):
+    import torch
+
+    from itslib.mini.experts import mini_pipeline
+
+    with pytest.raises(ValueError, match=f"dtype=torch.{dtype}.*{message}"):
+        mini_pipeline(dtype=getattr(torch, dtype))

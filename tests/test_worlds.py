@@ -35,7 +35,7 @@ def test_pick_world(monkeypatch, capsys):
 def test_auto_falls_back_to_mini_when_the_hub_is_out_of_reach(monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.delenv("ITSLIB_WORLD", raising=False)
-    monkeypatch.setattr(worlds, "mini_pipeline", lambda folder=None, device="cpu": "mini!")
+    monkeypatch.setattr(worlds, "mini_pipeline", lambda folder=None, device="cpu", dtype=None: "mini!")
     assert worlds.load_pipeline("auto", image_model="itslib-tests/not-cached") == "mini!"
     assert "not available" in capsys.readouterr().out
     from itslib._hub import ModelUnavailableError

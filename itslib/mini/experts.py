@@ -40,8 +40,14 @@ class ClassPromptEncoder(nn.Module):
         return {"class_labels": torch.tensor([index])}
 
 
+UNET_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+
 def mini_pipeline(
-    folder: str | os.PathLike | None = None, device: str = "cpu", threads: int | None = 1
+    folder: str | os.PathLike | None = None,
+    device: str = "cpu",
+    threads: int | None = 1,
+    dtype: torch.dtype | None = None,
 ) -> ImagesThatSound:
     """The miniature world as a joint pipeline: class-name prompts, a 64 x 256 canvas,
     one shared autoencoder, Griffin-Lim as the vocoder.
@@ -50,14 +56,26 @@ def mini_pipeline(
     ones). ``threads``: sets ``torch.set_num_threads`` (process-wide). The miniature
     UNets are too small to gain from more CPU threads, and with other work running a
     second thread made each UNet call up to 10x slower here; ``None`` leaves it alone.
+    ``dtype``: the UNets' precision (default fp32; ``torch.bfloat16`` makes batches about
+    1.7x faster on CPUs with bf16 units; fp16 needs CUDA); the autoencoder and the judges
+    stay fp32. On the CPU the UNets run channels-last, faster at every batch size here.
     """
+    dtype = dtype or torch.float32
+    if dtype not in UNET_DTYPES:
+        raise ValueError(f"dtype={dtype} must be one of {', '.join(map(str, UNET_DTYPES))}.")
+    on_cpu = torch.device(device).type == "cpu"
+    if dtype == torch.float16 and on_cpu:
+        raise ValueError("dtype=torch.float16 needs a CUDA device; on the CPU use "
+                         "torch.bfloat16 or torch.float32.")  # fmt: skip
     if threads is not None and torch.device(device).type == "cpu":
         torch.set_num_threads(threads)
     folder = folder or os.environ.get("ITSLIB_MINI_WEIGHTS") or None
-    parts = load_components(folder, device=device)
+    parts = load_components(folder, device=device, unet_dtype=dtype)
     source = str(folder) if folder is not None else "itslib/mini/weights"
 
     def expert(name: str, unet: nn.Module, classes: tuple[str, ...]) -> Expert:
+        if on_cpu:
+            unet = unet.to(memory_format=torch.channels_last)
         return Expert(name=name, unet=unet, vae=parts.vae,
                       prompt_encoder=ClassPromptEncoder(list(classes)),
                       scheduler_config=dict(parts.scheduler_config), model_id=f"{source}:{name}",

@@ -65,9 +65,13 @@ def _load_judge(folder: Path, name: str, device, dtype) -> Judge:
 
 
 def load_components(
-    folder: str | Path | None = None, device: str | torch.device = "cpu", dtype=torch.float32
+    folder: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    dtype=torch.float32,
+    unet_dtype=None,
 ) -> MiniComponents:
-    """Load the miniature models from ``folder`` (default: the weights shipped in the package).
+    """Load the miniature models from ``folder`` (default: the weights shipped in the package),
+    in ``dtype`` (the experts' UNets in ``unet_dtype`` if given).
 
     Reads local safetensors only: no network, no training. Raises ``FileNotFoundError``
     naming the training command when the weights are missing.
@@ -84,7 +88,7 @@ def load_components(
             f"with `{TRAIN_COMMAND}` (about an hour on a CPU) or pass folder=<weights folder>."
         )
 
-    def diffusers_model(cls, sub: str):
+    def diffusers_model(cls, sub: str, dtype=dtype):
         model = cls.from_pretrained(folder / sub, dtype=dtype, local_files_only=True)
         return model.to(device).eval().requires_grad_(False)
 
@@ -95,8 +99,8 @@ def load_components(
     info_path = folder / "training.json"
     return MiniComponents(
         vae=diffusers_model(AutoencoderKL, "vae"),
-        image_unet=diffusers_model(UNet2DModel, "image_unet"),
-        audio_unet=diffusers_model(UNet2DModel, "audio_unet"),
+        image_unet=diffusers_model(UNet2DModel, "image_unet", unet_dtype or dtype),
+        audio_unet=diffusers_model(UNet2DModel, "audio_unet", unet_dtype or dtype),
         scheduler_config=scheduler_config,
         picture_judge=_load_judge(folder, "picture_judge", device, dtype),
         sound_judge=_load_judge(folder, "sound_judge", device, dtype),
