@@ -142,7 +142,7 @@ def main() -> None:
     terms = image_audio_terms(image, sound, *prompts)
 
     def one(seed: int) -> dict:
-        latents = torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+        latents = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
         scheduler = make_scheduler(args.scheduler, image.scheduler_config)
         timer.seconds, timer.calls = 0.0, 0
         if torch.cuda.is_available():

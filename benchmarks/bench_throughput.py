@@ -133,8 +133,8 @@ def main() -> None:
     report = {
         "world": args.world, "steps": args.steps, "scheduler": args.scheduler,
         "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
-        "threads": torch.get_num_threads(), "dtype": str(pipe.image_expert.dtype),
-        "compile": args.compile,
+        "threads": torch.get_num_threads(),
+        "dtype": str(pipe.image_expert.dtype).replace("torch.", ""), "compile": args.compile,
         "channels_last": pipe.image_expert.unet.conv_in.weight.is_contiguous(
             memory_format=torch.channels_last), "budget_gb": args.budget_gb, "rows": rows,
     }  # fmt: skip

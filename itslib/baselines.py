@@ -100,20 +100,20 @@ def generate_alone(
     generator seeded with ``seed``."""
     if latents is None:
         generator = torch.Generator().manual_seed(seed)
-        latents = torch.randn(shape, generator=generator, dtype=expert.dtype)
+        latents = torch.randn(shape, generator=generator)
     term = Term(expert, prompt, guidance=guidance, weight=1.0)
     out = sample([term], make_scheduler(scheduler, expert.scheduler_config), latents, steps,
                  progress=False)  # fmt: skip
     return expert.decode(out.latents)
 
 
-def starting_noises(seed: int, shape, image_dtype: torch.dtype, audio_dtype: torch.dtype):
-    """Imprint's two starting noises, two different draws from one CPU generator seeded
-    with ``seed``: the picture's first, then the spectrogram's (the paper's code draws
-    both, in that order, from one seeded generator)."""
+def starting_noises(seed: int, shape) -> tuple[torch.Tensor, torch.Tensor]:
+    """Imprint's two starting noises (fp32), two different draws from one CPU generator
+    seeded with ``seed``: the picture's first, then the spectrogram's (the paper's code
+    draws both, in that order, from one seeded generator)."""
     generator = torch.Generator("cpu").manual_seed(seed)
-    image_noise = torch.randn(shape, generator=generator, dtype=image_dtype)
-    audio_noise = torch.randn(shape, generator=generator, dtype=audio_dtype)
+    image_noise = torch.randn(shape, generator=generator)
+    audio_noise = torch.randn(shape, generator=generator)
     return image_noise, audio_noise
 
 
@@ -187,14 +187,14 @@ def imprint_many(
     if picture is not None and picture.shape[:2] != (height, width):
         raise ValueError(
             f"picture {picture.shape[:2]} and the canvas ({height}, {width}) differ in size: "
-            f"load the picture with load_picture(path, {height}, {width})."
+            f"load the picture with itslib.files.load_picture(path, {height}, {width})."
         )
     if sound is not None and (sound.ndim != 1 or mel.frames(sound.size) != width):
         raise ValueError(
             f"sound of shape {sound.shape} gives "
             f"{mel.frames(sound.size) if sound.ndim == 1 else '?'} frames but the canvas is "
             f"{width} frames wide: cut or pad the sound to {width * mel.hop_length} samples "
-            f"(load_audio(path, seconds={mel.seconds(width)}))."
+            f"(itslib.files.load_audio(path, seconds={mel.seconds(width)}))."
         )
     shape = pipeline.latent_shape(height, width)
     cropped = bool(canvas.crop_right) and (image_prompt is not None or audio_prompt is not None)
@@ -205,8 +205,7 @@ def imprint_many(
 
     def one_batch(batch: list[int]) -> list[Result]:
         start = time.perf_counter()
-        noises = [starting_noises(seed, shape, pipeline.image_expert.dtype,
-                                  pipeline.audio_expert.dtype) for seed in batch]  # fmt: skip
+        noises = [starting_noises(seed, shape) for seed in batch]
         if picture is None:
             made = generate_alone(pipeline.image_expert, image_prompt, image_steps,
                                   image_guidance, batch[0], shape,

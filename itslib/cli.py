@@ -71,9 +71,9 @@ def add_world_flags(p: argparse.ArgumentParser, models: bool = True) -> None:
                        help="keep text encoders and VAEs in CPU memory between uses")  # fmt: skip
     p.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda if present)")
     p.add_argument("--dtype", default="auto", choices=list(DTYPES),
-                   help="auto: fp16 on CUDA, fp32 on the CPU; bf16: the UNets in bfloat16, "
-                   "faster batches on CPUs with bf16 units (AMX, AVX512-BF16), slower on "
-                   "others")  # fmt: skip
+                   help="auto: fp16 on CUDA, fp32 on the CPU; bf16: bfloat16 (the miniature "
+                   "world: its UNets only), faster batches on CPUs with bf16 units (AMX, "
+                   "AVX512-BF16), slower on others")  # fmt: skip
 
 
 def add_output_flags(p: argparse.ArgumentParser, samples: bool = True) -> None:
@@ -130,8 +130,8 @@ def check_device(args: argparse.Namespace) -> None:
     on_cpu = (device or torch.device(default_device())).type == "cpu"
     if args.dtype == "fp16" and on_cpu:
         raise ValueError("--dtype fp16 runs only on a CUDA GPU here (half precision on the "
-                         "CPU is slow and unsupported by parts of diffusers); use --dtype fp32 "
-                         "or auto.")  # fmt: skip
+                         "CPU is slow and unsupported by parts of diffusers); use --dtype fp32, "
+                         "bf16 or auto.")  # fmt: skip
 
 
 def world_from(args: argparse.Namespace) -> World:

@@ -160,8 +160,8 @@ class ImagesThatSound:
         first sample's generator (for the stochastic schedulers)."""
         generators = [torch.Generator("cpu").manual_seed(settings.seed + k) for k in samples]
         shape = self.latent_shape(settings.height, settings.width)
-        noise = torch.cat([torch.randn(shape, generator=g, dtype=self.audio_expert.dtype)
-                           for g in generators])  # fmt: skip
+        # fp32 whatever the experts' precision: a seed starts from the same noise in each
+        noise = torch.cat([torch.randn(shape, generator=g) for g in generators])
         if clean is None:
             return noise, 0, generators[0]
         scheduler = make_scheduler(settings.scheduler, self.image_expert.scheduler_config)

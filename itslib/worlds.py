@@ -207,10 +207,11 @@ def pick_world(models: str = "auto", quiet: bool = False) -> str:
 def load_world(models: str = "auto", quiet: bool = False, **options: Any) -> World:
     """The chosen world (see :func:`pick_world`) with its pipeline loaded.
 
-    ``options`` go to its ``load_pipeline``: ``image_model``, ``audio_model``, ``device``,
-    ``dtype``, ``offload`` (real), ``mini_folder`` (mini; default ``ITSLIB_MINI_WEIGHTS``).
-    With ``models="auto"`` and real models that cannot be had (offline, not logged in),
-    it says so and falls back to the miniature world.
+    ``options`` go to its ``load_pipeline``: ``device`` and ``dtype`` (both worlds),
+    ``image_model``, ``audio_model``, ``offload`` (real), ``mini_folder`` (mini; default
+    ``ITSLIB_MINI_WEIGHTS``). With ``models="auto"`` and real models that cannot be had
+    (offline, not logged in), it says so and falls back to the miniature world on the CPU
+    (or ``device``) in ``dtype`` (fp16, which needs CUDA, becomes fp32 there, said).
     """
     name = pick_world(models, quiet)
     world = replace(WORLDS[name])
@@ -222,7 +223,12 @@ def load_world(models: str = "auto", quiet: bool = False, **options: Any) -> Wor
         print(f"The real models are not available ({str(err).splitlines()[0]}); "
               "using the miniature models instead.")  # fmt: skip
         world = replace(WORLDS["mini"])
-        world.pipeline = world.load_pipeline(mini_folder=options.get("mini_folder"))
+        device, dtype = options.get("device") or "cpu", options.get("dtype")
+        if dtype == torch.float16 and torch.device(device).type == "cpu":
+            print("fp16 needs a CUDA GPU; the miniature models run in fp32 on the CPU.")
+            dtype = None
+        world.pipeline = world.load_pipeline(device=device, dtype=dtype,
+                                             mini_folder=options.get("mini_folder"))  # fmt: skip
     return world
 
 

@@ -1,10 +1,14 @@
 """The product-of-experts sampler on tiny random SD-layout models, loaded offline."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from itslib._hub import ModelUnavailableError
-from itslib.experts import load_audio_expert, load_image_expert
+from itslib.experts import Expert, load_audio_expert, load_image_expert
+from itslib.mini.experts import ClassPromptEncoder
+from itslib.mini.models import SCHEDULER_CONFIG
 from itslib.pipeline import ImagesThatSound, make_scheduler
 from itslib.sampler import Term, image_audio_terms, sample, step_weights
 
@@ -222,3 +226,29 @@ def test_offloaded_modules_give_the_same_sample(tiny_repos):
     (b,) = offloaded("a castle", "bell ringing", **kwargs)
     torch.testing.assert_close(a.latents, b.latents)
     assert next(offloaded.image_expert.vae.parameters()).device.type == "cpu"
+
+
+class ConstantNoise(torch.nn.Module):
+    """A stand-in UNet whose noise estimate is 0.25 everywhere: exact in any precision."""
+
+    def __init__(self, dtype: torch.dtype):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1, dtype=dtype))  # gives the dtype
+
+    def forward(self, x, t, **_):
+        return SimpleNamespace(sample=torch.full_like(x, 0.25))
+
+
+def test_the_latent_stays_fp32_whatever_the_experts_precision():
+    """An expert in bf16 (or fp16) rounds its own arithmetic only: the sampler's latent and
+    the scheduler's steps stay fp32, so the same estimates give the same latent."""
+    latents = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        expert = Expert("image", ConstantNoise(dtype), None, ClassPromptEncoder(["a"]),
+                        dict(SCHEDULER_CONFIG))  # fmt: skip
+        term = Term(expert, "a", guidance=1.0, weight=1.0)
+        out = sample([term], make_scheduler("ddim", SCHEDULER_CONFIG), noise(), 20,
+                     progress=False)  # fmt: skip
+        latents[dtype] = out.latents
+    assert latents[torch.bfloat16].dtype == torch.float32
+    torch.testing.assert_close(latents[torch.bfloat16], latents[torch.float32], atol=1e-6, rtol=0)

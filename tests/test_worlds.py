@@ -35,9 +35,20 @@ def test_pick_world(monkeypatch, capsys):
 def test_auto_falls_back_to_mini_when_the_hub_is_out_of_reach(monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.delenv("ITSLIB_WORLD", raising=False)
-    monkeypatch.setattr(worlds, "mini_pipeline", lambda folder=None, device="cpu", dtype=None: "mini!")
+    asked = {}
+
+    def fake_mini_pipeline(folder=None, device="cpu", dtype=None):
+        asked.update(device=device, dtype=dtype)
+        return "mini!"
+
+    monkeypatch.setattr(worlds, "mini_pipeline", fake_mini_pipeline)
     assert worlds.load_pipeline("auto", image_model="itslib-tests/not-cached") == "mini!"
     assert "not available" in capsys.readouterr().out
+    # the reader's precision reaches the fallback (on the CPU: fp16 becomes fp32, said)
+    worlds.load_pipeline("auto", image_model="itslib-tests/not-cached", dtype=torch.bfloat16)
+    assert asked == {"device": "cpu", "dtype": torch.bfloat16}
+    worlds.load_pipeline("auto", image_model="itslib-tests/not-cached", dtype=torch.float16)
+    assert asked["dtype"] is None and "fp16 needs a CUDA GPU" in capsys.readouterr().out
     from itslib._hub import ModelUnavailableError
 
     with pytest.raises(ModelUnavailableError):

@@ -56,9 +56,10 @@ def mini_pipeline(
     ones). ``threads``: sets ``torch.set_num_threads`` (process-wide). The miniature
     UNets are too small to gain from more CPU threads, and with other work running a
     second thread made each UNet call up to 10x slower here; ``None`` leaves it alone.
-    ``dtype``: the UNets' precision (default fp32; ``torch.bfloat16`` makes batches about
-    1.7x faster on CPUs with bf16 units; fp16 needs CUDA); the autoencoder and the judges
-    stay fp32. On the CPU the UNets run channels-last, faster at every batch size here.
+    ``dtype``: the UNets' precision (default fp32; ``torch.bfloat16`` made batches of 8
+    1.2x faster on this project's CPU, which has bf16 units, and is slow on CPUs without;
+    fp16 needs CUDA); the autoencoder and the judges stay fp32. On the CPU the UNets run
+    channels-last, faster at every batch size here.
     """
     dtype = dtype or torch.float32
     if dtype not in UNET_DTYPES:

@@ -239,10 +239,11 @@ plt.show()
 # denoises `num_samples` together, `batch_size` at a time (8 by default), and a batched
 # sample equals the one drawn alone. How much that buys depends on the machine.
 # Measured on this book's 2-core CPU in the miniature world (`python
-# benchmarks/bench_throughput.py --world mini --threads 2 --steps 100 --samples 16`,
-# DDIM 100, 16 samples, one run):
+# benchmarks/bench_throughput.py --world mini --threads 2 --steps 100 --samples 16
+# --dtype fp32`, then `--dtype bf16`; DDIM 100, 16 samples, one run each; the ratio
+# is to the same precision's batch 1):
 #
-# | UNets in | batch | samples / s | seconds / sample | of which in the UNets | outside (decode, Griffin-Lim) |
+# | UNets | batch | samples / s | s / sample | in the UNets | outside (decode, Griffin-Lim) |
 # |---|---|---|---|---|---|
 # | fp32 | 1 | 0.42 | 2.38 | 2.24 | 0.14 |
 # | fp32 | 8 | 0.81 (1.9x) | 1.24 | 1.15 | 0.09 |
@@ -253,7 +254,8 @@ plt.show()
 # is overhead, at batch 8 the two cores are busy computing, so the gain stops near 2x
 # here. Computing in bfloat16 (`--dtype bf16`, on a CPU with bf16 units such as this
 # one's) speeds the busy batch up by a fifth more and the small one not at all. The
-# rest (decoding, and Griffin-Lim, batched in torch) is a twentieth of the time. On a GPU the UNets are nearly all of the time and a batch of 4 x 32 x 128
-# latents leaves most of the chip idle, so batching should help far more there;
+# rest (decoding, and Griffin-Lim, batched in torch) is a twentieth of the time. On a
+# GPU the UNets are nearly all of the time and a batch of 4 x 32 x 128 latents leaves
+# most of the chip idle, so batching should help far more there;
 # `benchmarks/bench_throughput.py --world sd15` measures it, and no GPU figure is
 # given until it has been run on one.
