@@ -236,8 +236,9 @@ def chapter_6(meter: Meter) -> dict[str, Any]:
     from matplotlib import cbook
 
     from itslib import files
-    from itslib.baselines import imprint_baseline, sds_baseline
+    from itslib.baselines import imprint_baseline
     from itslib.demo import example_sound
+    from itslib.sds import sds_baseline
     from itslib.worlds import load_world
 
     world = load_world()
@@ -258,8 +259,8 @@ def chapter_6(meter: Meter) -> dict[str, Any]:
 
 
 def chapter_6_if(meter: Meter) -> dict[str, Any]:
-    from itslib.baselines import SDSSettings, sds_baseline
     from itslib.experts import load_if_expert
+    from itslib.sds import SDSSettings, sds_baseline
     from itslib.worlds import load_world
 
     world = load_world()

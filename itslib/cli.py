@@ -23,7 +23,7 @@ import torch
 from itslib import evaluate, files, sweep
 from itslib._hub import REAL_MODELS
 from itslib._io import atomic_path, ensure_writable_folder
-from itslib.baselines import imprint_files, imprint_many, sds_baseline
+from itslib.baselines import imprint_files, imprint_many
 from itslib.colorize import colorize_sample_folder, load_colorizer
 from itslib.demo import run_demo
 from itslib.experts import default_device, load_if_expert
@@ -33,6 +33,7 @@ from itslib.mini import train as mini_train
 from itslib.mini.datasets import single_thread
 from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
 from itslib.rehearsal import export_lines, write_rehearsal
+from itslib.sds import sds_baseline
 from itslib.settings import Settings
 from itslib.worlds import World, load_world
 

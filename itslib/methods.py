@@ -25,9 +25,10 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from itslib.baselines import SDSSettings, imprint_many, sds_baseline
+from itslib.baselines import imprint_many
 from itslib.pipeline import SETTING_KEYWORDS
 from itslib.results import Result
+from itslib.sds import SDSSettings, sds_baseline
 from itslib.settings import Settings
 
 if TYPE_CHECKING:  # only for annotations: worlds imports the library, not the reverse
@@ -152,7 +153,7 @@ SDS_SETTINGS = frozenset(f.name for f in fields(SDSSettings)) - {"seed", "extra"
 
 class SDS(Method):
     """Score distillation (the paper's other baseline): settings are
-    :class:`~itslib.baselines.SDSSettings` fields over the world's (:attr:`World.sds`),
+    :class:`~itslib.sds.SDSSettings` fields over the world's (:attr:`World.sds`),
     plus ``vocoder``. Given ``steps`` alone, the audio-only warm start keeps its share."""
 
     name = "sds"

@@ -26,12 +26,12 @@ import torch
 
 from itslib._hub import ModelUnavailableError
 from itslib._hub import model_id as real_model
-from itslib.baselines import SDSSettings
 from itslib.hifigan import HiFiGAN
 from itslib.metrics import ACCEPT, CLAPJudge, CLIPJudge, Judges, MiniJudge
 from itslib.mini.experts import mini_pipeline
 from itslib.mini.world import HEIGHT, PICTURE_CLASSES, SOUND_CLASSES, WIDTH
 from itslib.pipeline import ImagesThatSound
+from itslib.sds import SDSSettings
 
 CHOICES = ("auto", "real", "mini")
 

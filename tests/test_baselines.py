@@ -7,17 +7,11 @@ import torch
 from PIL import Image
 
 from itslib import audio, baselines, files
-from itslib.baselines import (
-    FourierCanvas,
-    SDSSettings,
-    imprint,
-    imprint_baseline,
-    imprint_files,
-    sds_baseline,
-)
+from itslib.baselines import imprint, imprint_baseline, imprint_files
 from itslib.experts import load_audio_expert, load_image_expert
 from itslib.hifigan import HiFiGAN
 from itslib.pipeline import ImagesThatSound
+from itslib.sds import FourierCanvas, SDSSettings, sds_baseline
 
 H, W = 256, 64
 CUT = W - round(W * 32 / 1024)  # the real world's crop: 64 -> 62
@@ -406,9 +400,9 @@ def test_sds_bad_settings(pipeline):
 def test_image_sds_in_pixel_space_with_deepfloyd_if(pipeline, tmp_path):
     """The paper's image SDS: a tiny random IF stage I (hub layout, loaded offline) scores
     random crops of the canvas in pixel space; only the canvas learns."""
-    from itslib.baselines import SDSLoss, encode_differentiably
     from itslib.experts import load_if_expert
     from itslib.rehearsal import write_if_stage_1
+    from itslib.sds import SDSLoss, encode_differentiably
 
     expert = load_if_expert(write_if_stage_1(tmp_path / "IF-I-M"), device="cpu")
     assert expert.vae is None and expert.unet.config.out_channels == 6

@@ -14,10 +14,10 @@ import tomllib
 import yaml
 
 from itslib._hub import REAL_MODELS, ModelUnavailableError, model_id
-from itslib.baselines import SDSSettings, cap_loop
 from itslib.cli import main
 from itslib.methods import make_method
 from itslib.rehearsal import export_lines, write_rehearsal
+from itslib.sds import SDSSettings, cap_loop
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,8 +19,9 @@ import numpy as np
 from matplotlib import cbook
 
 from itslib import audio, files
-from itslib.baselines import imprint, imprint_baseline, sds_baseline
+from itslib.baselines import imprint, imprint_baseline
 from itslib.demo import example_sound
+from itslib.sds import sds_baseline
 from itslib.viz import show
 from itslib.worlds import load_world
 
