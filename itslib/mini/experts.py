@@ -68,7 +68,7 @@ def mini_pipeline(
     if dtype == torch.float16 and on_cpu:
         raise ValueError("dtype=torch.float16 needs a CUDA device; on the CPU use "
                          "torch.bfloat16 or torch.float32.")  # fmt: skip
-    if threads is not None and torch.device(device).type == "cpu":
+    if threads is not None and on_cpu:
         torch.set_num_threads(threads)
     folder = folder or os.environ.get("ITSLIB_MINI_WEIGHTS") or None
     parts = load_components(folder, device=device, unet_dtype=dtype)

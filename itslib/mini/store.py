@@ -187,9 +187,7 @@ def round_trip_accuracies(parts: MiniComponents, test: dict, n_heard: int) -> di
     labels = test["labels"]
     decoded = {}
     for name, items in (("pictures", test["pictures"]), ("sounds", test["sounds"][:n_heard])):
-        latents = torch.from_numpy(encode(parts.vae, items.astype(np.float32), desc=name))
-        decoded[name] = torch.cat([decode(parts.vae, latents[i : i + 64])
-                                   for i in range(0, len(latents), 64)]).numpy()  # fmt: skip
+        decoded[name] = decode(parts.vae, encode(parts.vae, items.astype(np.float32), desc=name))
     heard = np.stack([hear(s, 32, seed=i) for i, s in enumerate(decoded["sounds"])])
     picture_guess = parts.picture_judge(torch.from_numpy(decoded["pictures"])).argmax(-1)
     sound_guess = parts.sound_judge(torch.from_numpy(heard).float()).argmax(-1)
