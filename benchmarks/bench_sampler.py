@@ -4,7 +4,7 @@ Reports, per sample: seconds, UNet sample evaluations, seconds inside UNet calls
 and the sampler's overhead (everything else in the loop: CFG arithmetic, mixing,
 scheduler steps), for
 
-- ``mini``: the shipped miniature experts (64 x 256 canvas, 4 x 16 x 64 latent) on
+- ``mini``: the shipped miniature experts (128 x 512 canvas, 4 x 32 x 128 latent) on
   the CPU with ``--threads`` torch threads, plus the Griffin-Lim vocoder;
 - ``tiny``: the tiny random SD-layout models the tests use, on the CPU;
 - ``sd15``: random-weight models with Stable Diffusion 1.5's exact shapes (UNet

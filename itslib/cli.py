@@ -31,6 +31,7 @@ from itslib.methods import METHODS, make_method
 from itslib.metrics import keep_best
 from itslib.mini import train as mini_train
 from itslib.mini.datasets import single_thread
+from itslib.mini.store import weights_id
 from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
 from itslib.rehearsal import export_lines, write_rehearsal
 from itslib.sds import sds_baseline
@@ -374,10 +375,11 @@ def run_evaluate(args: argparse.Namespace) -> None:
         print(evaluate.joint_grid(world, Path(args.grid), args.steps, args.guidance))
         return
     plan = evaluate.QUICK_PLAN if args.table == "all" else evaluate.FULL_PLAN
+    work = Path(args.work) / f"weights-{weights_id(args.weights)}"  # retrained: not reused
     start = time.perf_counter()
     for table in tables:
         rows = evaluate.evaluate(
-            world, table, Path(args.out), Path(args.work), seeds=args.seeds or plan["seeds"],
+            world, table, Path(args.out), work, seeds=args.seeds or plan["seeds"],
             steps=args.steps, guidance=args.guidance, sds_steps=args.sds_steps,
             pairs=args.pairs or plan["pairs"], sds_pairs=args.sds_pairs or plan["sds_pairs"],
             variants=args.variants, process_index=index, num_processes=count, barrier=barrier,
@@ -545,7 +547,8 @@ def evaluate_parser(commands) -> None:
     p.add_argument("--sds-steps", type=int, default=100, help="SDS optimisation steps")
     p.add_argument("--weights", help="a folder of miniature weights (default: the shipped ones)")
     p.add_argument("--out", default="itslib/mini/results", help="where the tables go")
-    p.add_argument("--work", default="out/evaluate", help="samples' score rows (to resume)")
+    p.add_argument("--work", default="out/evaluate",
+                   help="samples' score rows (to resume), one folder per set of weights")
     p.add_argument("--grid", metavar="PNG", help="instead: one joint sample per class pair")
 
 

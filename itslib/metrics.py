@@ -318,7 +318,7 @@ class MiniJudge:
         return np.array([check_class(p, classes, name) for p in prompts])
 
     def score_pictures(self, pictures: Any, prompts: str | Sequence[str]) -> np.ndarray:
-        """p(prompted picture class) x 100, shape (B,), for pictures (B, 64, 256) in [0, 1]."""
+        """p(prompted picture class) x 100, shape (B,), for pictures (B, 128, 512) in [0, 1]."""
         batch = np.stack(_batch(pictures, 2, "pictures"))
         wanted = self._classes(_prompt_list(prompts, len(batch)), self.picture_classes, "prompt")
         probs = judge_pictures(batch, judge=self.picture_judge)

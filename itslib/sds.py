@@ -151,6 +151,7 @@ class SDSSettings:
     image_crops: int | None = None  # the paper: 8 crops with DeepFloyd IF
     crop_size: int = 256
     crop_resize: int = 64
+    canvas_hidden: int = 256  # the Fourier canvas's 1x1-conv width (its cost per pixel)
     seed: int = 0
     height: int | None = None  # None: the world's canvas
     width: int | None = None
@@ -163,6 +164,10 @@ class SDSSettings:
             raise ValueError(f"steps={self.steps} must be >= 1.")
         if not 0 <= self.audio_only_steps <= self.steps:
             raise ValueError(f"audio_only_steps={self.audio_only_steps} must be in [0, steps].")
+        if isinstance(self.canvas_hidden, bool) or not isinstance(self.canvas_hidden, int) \
+                or self.canvas_hidden < 1:
+            raise ValueError(f"canvas_hidden={self.canvas_hidden!r} must be a whole number "
+                             ">= 1 (the canvas network's width; the paper's is 256).")
         for name in ("image_weight", "audio_weight", "image_guidance", "audio_guidance", "lr"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 0.")
@@ -228,7 +233,8 @@ def sds_baseline(
     start = time.perf_counter()
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
-    canvas = FourierCanvas(settings.height, settings.width, seed=settings.seed).to(
+    canvas = FourierCanvas(settings.height, settings.width, hidden=settings.canvas_hidden,
+                           seed=settings.seed).to(
         pipeline.audio_expert.device
     )
     image_loss = SDSLoss(image_expert or pipeline.image_expert, image_prompt,

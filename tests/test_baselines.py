@@ -6,7 +6,7 @@ import soundfile as sf
 import torch
 from PIL import Image
 
-from itslib import audio, baselines, files
+from itslib import audio, baselines, files, sds
 from itslib.baselines import imprint, imprint_baseline, imprint_files
 from itslib.experts import load_audio_expert, load_image_expert
 from itslib.hifigan import HiFiGAN
@@ -395,6 +395,24 @@ def test_crop_arithmetic_matches_the_joint_method():
 def test_sds_bad_settings(pipeline):
     with pytest.raises(ValueError, match="audio_only_steps=9"):
         sds_baseline(pipeline, "a", "b", SDSSettings(steps=4, audio_only_steps=9), progress=False)
+    for width in (0, 2.5, True):
+        with pytest.raises(ValueError, match=f"canvas_hidden={width!r} must be a whole number"):
+            sds_baseline(pipeline, "a", "b", SDSSettings(steps=2, audio_only_steps=1,
+                                                         canvas_hidden=width), progress=False)
+
+
+def test_sds_canvas_width_is_a_setting(pipeline, monkeypatch):
+    widths = []
+    real = sds.FourierCanvas
+
+    def recording(*args, **kwargs):
+        widths.append(kwargs["hidden"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sds, "FourierCanvas", recording)
+    settings = SDSSettings(steps=1, audio_only_steps=0, height=H, width=W, canvas_hidden=8)
+    sds_baseline(pipeline, "a", "b", settings, progress=False)
+    assert widths == [8]
 
 
 def test_image_sds_in_pixel_space_with_deepfloyd_if(pipeline, tmp_path):

@@ -29,7 +29,7 @@ from itslib.metrics import (
 from itslib.rehearsal import write_clap, write_clip
 from itslib.results import Result
 
-HEIGHT, WIDTH, NUM_SAMPLES = 64, 256, 40960  # the miniature canvas
+HEIGHT, WIDTH, NUM_SAMPLES = 128, 512, 40960  # the miniature canvas
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_clip_windows_of_the_real_and_mini_canvas():
     windows = clip_windows(256, 1024)
     assert len(windows) == 25
     assert windows[0] == (0, 256) and windows[1] == (32, 288) and windows[-1] == (768, 1024)
-    assert len(clip_windows(64, 256)) == 25 and clip_windows(256, 256) == [(0, 256)]
+    assert len(clip_windows(128, 512)) == 25 and clip_windows(256, 256) == [(0, 256)]
     assert CLIPJudge.windows(np.zeros((256, 1024, 3))) == windows
     with pytest.raises(ValueError, match="width >= height"):
         clip_windows(256, 100)

@@ -41,13 +41,13 @@ def test_quick_weights_load_and_run(quick_run):
     parts = load_components(weights)
     assert parts.vae.config.scaling_factor > 0
     assert parts.scheduler_config["beta_schedule"] == "scaled_linear"
-    x = torch.randn(2, 4, 16, 64)
+    x = torch.randn(2, 4, 32, 128)
     with torch.no_grad():
         eps = parts.image_unet(x, torch.tensor([10, 10]), class_labels=torch.tensor([0, 8])).sample
         pictures = parts.vae.decode(x / parts.scaling_factor).sample
-    assert eps.shape == x.shape and pictures.shape == (2, 1, 64, 256)
+    assert eps.shape == x.shape and pictures.shape == (2, 1, 128, 512)
     rng = np.random.default_rng(0)
-    probs = judge_pictures(rng.random((3, 64, 256)), judge=parts.picture_judge)
+    probs = judge_pictures(rng.random((3, 128, 512)), judge=parts.picture_judge)
     assert probs.shape == (3, 8) and np.allclose(probs.sum(1), 1, atol=1e-5)
     probs = judge_sounds(rng.standard_normal((2, 40960)) * 0.1, judge=parts["sound_judge"])
     assert probs.shape == (2, 8)

@@ -6,7 +6,7 @@ import pytest
 
 from itslib.mini import load_components
 from itslib.mini.datasets import test_sets as fresh_sets
-from itslib.mini.store import DEFAULT_WEIGHTS, judge_pictures, judge_sounds
+from itslib.mini.store import DEFAULT_WEIGHTS, judge_pictures, judge_sounds, weights_id
 
 pytestmark = pytest.mark.skipif(
     not (DEFAULT_WEIGHTS / "training.json").exists(),
@@ -27,6 +27,15 @@ def test_shipped_weights_are_small_and_documented(parts):
     assert parts.info["null_class"] == 8 and len(parts.picture_classes) == 8
 
 
+def test_the_autoencoder_keeps_what_the_judges_recognise(parts):
+    """The world's ceiling (training.json, measured on fresh data at export): after an
+    autoencoder round trip the judges still recognise >= 90% of pictures and of sounds
+    (heard through Griffin-Lim); a blurry autoencoder caps every expert below that."""
+    accuracy = parts.info["judge_accuracy"]
+    assert accuracy["picture_judge_after_autoencoder"] >= 0.9
+    assert accuracy["sound_judge_after_autoencoder_griffin_lim32"] >= 0.9
+
+
 def test_shipped_experts_sample_deterministically():
     """Through the project's own sampler (the same code as the real models)."""
     from itslib.mini.experts import mini_pipeline
@@ -36,7 +45,7 @@ def test_shipped_experts_sample_deterministically():
                     progress=False)  # fmt: skip
     (a,) = pipe("circles", "chord", audio_weight=0.0, image_start=0.0, seed=3, **settings)
     (b,) = pipe("circles", "chord", audio_weight=0.0, image_start=0.0, seed=3, **settings)
-    assert a.spectrogram.shape == (64, 256) and np.array_equal(a.spectrogram, b.spectrogram)
+    assert a.spectrogram.shape == (128, 512) and np.array_equal(a.spectrogram, b.spectrogram)
     (c,) = pipe("circles", "chord", audio_weight=1.0, seed=3, **settings)
     assert not np.array_equal(a.spectrogram, c.spectrogram)
 
@@ -84,3 +93,18 @@ def test_mini_pipeline_refuses_dtypes_it_cannot_run(dtype, message):
 
     with pytest.raises(ValueError, match=f"dtype=torch.{dtype}.*{message}"):
         mini_pipeline(dtype=getattr(torch, dtype))
+
+
+def test_weights_id_tells_retrained_weights_apart(tmp_path):
+    """evaluate keeps score rows per weights_id, so a retrained world never reuses rows
+    scored with the old weights."""
+    import shutil
+
+    copy = tmp_path / "weights"
+    shutil.copytree(DEFAULT_WEIGHTS, copy)
+    assert weights_id(copy) == weights_id() == weights_id(DEFAULT_WEIGHTS)
+    unet = copy / "image_unet" / "diffusion_pytorch_model.safetensors"
+    data = bytearray(unet.read_bytes())
+    data[-1] ^= 1  # one bit of one weight
+    unet.write_bytes(bytes(data))
+    assert weights_id(copy) != weights_id()

@@ -58,12 +58,12 @@ def test_auto_falls_back_to_mini_when_the_hub_is_out_of_reach(monkeypatch, capsy
 @needs_weights
 def test_mini_world_samples_deterministically_through_the_same_sampler():
     pipe = mini_pipeline()
-    assert pipe.world == "mini" and pipe.canvas == (64, 256)
+    assert pipe.world == "mini" and pipe.canvas == (128, 512)
     (a,) = pipe("circles", "siren", steps=10, seed=3, progress=False)
     (b,) = pipe("circles", "siren", steps=10, seed=3, progress=False)
     torch.testing.assert_close(a.latents, b.latents, atol=0, rtol=0)
-    assert a.spectrogram.shape == (64, 256) and a.image.shape == (64, 256, 3)
-    assert a.waveform.shape == (256 * 160,) and a.params["vocoder"] == "griffin-lim"
+    assert a.spectrogram.shape == (128, 512) and a.image.shape == (128, 512, 3)
+    assert a.waveform.shape == (512 * 80,) and a.params["vocoder"] == "griffin-lim"
     assert a.params["unet_evaluations"] == 2 * (9 + 10)
     with pytest.raises(ValueError, match="not one of this miniature model's classes"):
         pipe("a castle", "siren", steps=2, progress=False)
@@ -80,7 +80,7 @@ def test_cli_defaults_to_mini_without_a_gpu(tmp_path, monkeypatch, capsys):
     assert code == 0
     assert "miniature models" in capsys.readouterr().out
     params = json.loads((tmp_path / "sample_000" / "params.json").read_text())
-    assert params["world"] == "mini" and params["width"] == 256
+    assert params["world"] == "mini" and params["width"] == 512
 
 
 @needs_weights

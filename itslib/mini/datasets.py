@@ -1,7 +1,7 @@
 """Training data for the miniature world, generated once per run and cached.
 
 A :class:`DataCache` keeps, in ``DIR/data/``: the procedural pictures and the
-spectrogram pictures of procedural sounds (uint8, 64 x 256), the spectrograms the
+spectrogram pictures of procedural sounds (uint8, 128 x 512), the spectrograms the
 sound judge learns to hear (each one played by Griffin-Lim and re-analysed), and
 the experts' training latents (the autoencoder's posterior means, scaled). Item
 ``i`` of each set is drawn from its own generator seeded by (seed, set, i), so the
@@ -126,13 +126,13 @@ class DataCache:
         return (np.arange(n) % len(PICTURE_CLASSES)).astype(np.int64)
 
     def pictures(self) -> tuple[np.ndarray, np.ndarray]:
-        """Training pictures (n, 64, 256) uint8 and their labels."""
+        """Training pictures (n, HEIGHT, WIDTH) uint8 and their labels."""
         n = self.plan.n_pictures
         data = self._cached("pictures", lambda: generate(picture_item, self.seed, 1, n, "pictures"))
         return data, self._labels(n)
 
     def sounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Training spectrogram pictures (n, 64, 256) uint8 and their labels."""
+        """Training spectrogram pictures (n, HEIGHT, WIDTH) uint8 and their labels."""
         n = self.plan.n_sounds
         data = self._cached("sounds", lambda: generate(sound_item, self.seed, 2, n, "sounds"))
         return data, self._labels(n)
@@ -173,7 +173,7 @@ class DataCache:
 
 @torch.no_grad()
 def encode(vae, pictures: np.ndarray, batch: int = 64, desc: str = "encode") -> np.ndarray:
-    """Scaled latents (n, 4, 16, 64) of uint8 or [0, 1] float pictures (n, 64, 256)."""
+    """Scaled latents (n, 4, 32, 128) of uint8 or [0, 1] float pictures (n, HEIGHT, WIDTH)."""
     out = []
     scale = vae.config.scaling_factor
     for i in tqdm(range(0, len(pictures), batch), desc=desc, dynamic_ncols=True):
@@ -185,7 +185,7 @@ def encode(vae, pictures: np.ndarray, batch: int = 64, desc: str = "encode") -> 
 
 @torch.no_grad()
 def decode(vae, latents: np.ndarray, batch: int = 64) -> np.ndarray:
-    """Pictures (n, 64, 256) in [0, 1] from scaled latents (n, 4, 16, 64), ``batch`` at a
+    """Pictures (n, HEIGHT, WIDTH) in [0, 1] from scaled latents (n, 4, 32, 128), ``batch`` at a
     time (bounded memory: 800 at once were killed for memory at 128 x 512)."""
     out = []
     for i in range(0, len(latents), batch):

@@ -49,7 +49,7 @@ def mini_pipeline(
     threads: int | None = 1,
     dtype: torch.dtype | None = None,
 ) -> ImagesThatSound:
-    """The miniature world as a joint pipeline: class-name prompts, a 64 x 256 canvas,
+    """The miniature world as a joint pipeline: class-name prompts, a 128 x 512 canvas,
     one shared autoencoder, Griffin-Lim as the vocoder.
 
     ``folder``: weights to load (default ``ITSLIB_MINI_WEIGHTS`` if set, else the shipped

@@ -1,13 +1,15 @@
 """The miniature models: a shared autoencoder, two latent diffusion experts, two judges.
 
 - The autoencoder is a small diffusers ``AutoencoderKL`` (the miniature of SD's VAE):
-  a 1 x 64 x 256 picture in [-1, 1] <-> a 4 x 16 x 64 latent. Its config carries a
+  a 1 x 128 x 512 picture in [-1, 1] <-> a 4 x 32 x 128 latent, Auffusion's latent
+  shape. It downsamples by 4, not by SD's 8: at 8 its four channels blur the thin
+  partial lines of bells, chords and whistles into bands. Its config carries a
   ``scaling_factor`` so that ``latent * scaling_factor`` has about unit std.
 - The experts are class-conditional diffusers ``UNet2DModel``\\ s on scaled latents,
   called as ``unet(x_t, t, class_labels=labels).sample`` and predicting the noise
   (epsilon). Class ``NULL_CLASS`` (8) is "no prompt", for classifier-free guidance.
 - The noise schedule is exactly SD 1.5's (:data:`SCHEDULER_CONFIG`).
-- The judges are small CNNs that classify a (1, 64, 256) picture in [0, 1].
+- The judges are small CNNs that classify a (1, 128, 512) picture in [0, 1].
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from torch import nn
 
 from itslib.mini.world import NULL_CLASS, PICTURE_CLASSES
 
-LATENT_SHAPE = (4, 16, 64)
+LATENT_SHAPE = (4, 32, 128)
+DOWNSAMPLE = 4  # canvas pixels per latent pixel, on each side
 
 # Stable Diffusion 1.5's scheduler settings (DDPM training, DDIM sampling).
 SCHEDULER_CONFIG: dict = {
@@ -37,7 +40,7 @@ VAE_CONFIG: dict = {
     "out_channels": 1,
     "down_block_types": ["DownEncoderBlock2D"] * 3,
     "up_block_types": ["UpDecoderBlock2D"] * 3,
-    "block_out_channels": [16, 32, 48],
+    "block_out_channels": [16, 32, 64],
     "layers_per_block": 1,
     "latent_channels": 4,
     "norm_num_groups": 8,
@@ -51,11 +54,12 @@ UNET_CONFIG: dict = {
     "in_channels": LATENT_SHAPE[0],
     "out_channels": LATENT_SHAPE[0],
     "layers_per_block": 1,
-    "block_out_channels": [32, 64, 96],
-    "down_block_types": ["DownBlock2D", "DownBlock2D", "AttnDownBlock2D"],
-    "up_block_types": ["AttnUpBlock2D", "UpBlock2D", "UpBlock2D"],
+    # a narrow first level at 32 x 128, then the 16 x 64 world's three levels
+    "block_out_channels": [16, 32, 64, 96],
+    "down_block_types": ["DownBlock2D", "DownBlock2D", "DownBlock2D", "AttnDownBlock2D"],
+    "up_block_types": ["AttnUpBlock2D", "UpBlock2D", "UpBlock2D", "UpBlock2D"],
     "attention_head_dim": 32,
-    "norm_num_groups": 32,
+    "norm_num_groups": 16,
     "num_class_embeds": NULL_CLASS + 1,
 }
 
@@ -85,11 +89,11 @@ def build_scheduler(kind: str = "ddim"):
 
 
 class Judge(nn.Module):
-    """A small CNN that classifies a (B, 1, 64, 256) picture in [0, 1] into classes.
+    """A small CNN that classifies a (B, 1, 128, 512) picture in [0, 1] into classes.
 
-    Returns logits (B, num_classes). A strided 5 x 5 conv halves the picture, three
-    conv stages halve it again each, then global average and max pooling over the
-    remaining 4 x 16 grid feed a linear layer.
+    Returns logits (B, num_classes). A strided 5 x 5 conv and a max pool quarter the
+    picture, three conv stages halve it again each, then global average and max
+    pooling over the remaining 4 x 16 grid feed a linear layer.
     """
 
     def __init__(self, num_classes: int = len(PICTURE_CLASSES), width: int = 16) -> None:
@@ -99,6 +103,7 @@ class Judge(nn.Module):
             nn.Conv2d(1, width, 5, stride=2, padding=2),
             nn.BatchNorm2d(width),
             nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
         ]
         for cin, cout in zip(channels[:-1], channels[1:], strict=True):
             layers += [

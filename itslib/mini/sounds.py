@@ -13,10 +13,12 @@ import math
 import numpy as np
 
 from itslib.audio import logmel_to_picture, wav_to_logmel
+from itslib.mini.pictures import draw_shapes
 from itslib.mini.world import (
     HEIGHT,
     MINI_MEL,
     NUM_SAMPLES,
+    PICTURE_CLASSES,
     SAMPLE_RATE,
     SOUND_CLASSES,
     WIDTH,
@@ -228,23 +230,35 @@ _SYNTH = {
 
 
 def region_mask(rng: np.random.Generator) -> np.ndarray:
-    """A random smooth region of the canvas: float32 (64, 256) in [0, 1], row 0 on top.
+    """A random smooth region of the canvas: float32 (HEIGHT, WIDTH) in [0, 1], row 0 on top.
 
     Blurred white noise (blob sizes from a few pixels to a third of the canvas)
     thresholded so that 30 to 75% of the canvas is inside, with soft edges.
     """
     from scipy.ndimage import gaussian_filter
 
-    sigma = (rng.uniform(2, 12), rng.uniform(3, 40))  # (rows, columns)
+    unit = HEIGHT / 64  # blob sizes are given on a 64-row canvas
+    sigma = (rng.uniform(2, 12) * unit, rng.uniform(3, 40) * unit)  # (rows, columns)
     field = gaussian_filter(rng.standard_normal((HEIGHT, WIDTH)), sigma, mode="wrap")
     inside = (field > np.quantile(field, rng.uniform(0.25, 0.7))).astype(np.float64)
-    return gaussian_filter(inside, rng.uniform(0.5, 1.5)).astype(np.float32)
+    return gaussian_filter(inside, rng.uniform(0.5, 1.5) * unit).astype(np.float32)
+
+
+def shape_mask(rng: np.random.Generator) -> np.ndarray:
+    """The shapes of a random picture class as a region: float32 (HEIGHT, WIDTH) in [0, 1].
+
+    A sound that lives inside circles, a skyline or a checkerboard: the classes are
+    broad enough that every sound can wear every picture's shapes.
+    """
+    masks = [m for m in draw_shapes(PICTURE_CLASSES[rng.integers(len(PICTURE_CLASSES))], rng)
+             if m.min() >= 0]  # fmt: skip
+    return np.clip(np.sum(masks, axis=0), 0, 1).astype(np.float32)
 
 
 def shape_in_time_frequency(
     wav: np.ndarray, mask: np.ndarray, depth_db: float = 60.0
 ) -> np.ndarray:
-    """Filter ``wav`` so that its energy stays inside ``mask`` (64 mel rows x 256 frames).
+    """Filter ``wav`` so that its energy stays inside ``mask`` (mel rows x frames).
 
     The mask is drawn like a spectrogram picture (row 0 = highest mel bin); outside
     it the sound is attenuated by ``depth_db``. The filtering is an STFT gain,
@@ -259,7 +273,7 @@ def shape_in_time_frequency(
     freqs = librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=cfg.n_fft)
     row_of_bin = np.interp(freqs, centres, np.arange(cfg.n_mels))
     frame_pos = np.linspace(0, WIDTH - 1, stft.shape[1])
-    cols = np.stack([np.interp(frame_pos, np.arange(WIDTH), r) for r in mel_rows])  # (64, F)
+    cols = np.stack([np.interp(frame_pos, np.arange(WIDTH), r) for r in mel_rows])  # (H, F)
     per_bin = np.stack([np.interp(row_of_bin, np.arange(cfg.n_mels), c) for c in cols.T], 1)
     floor = 10 ** (-depth_db / 20)
     gain = floor + (1 - floor) * np.clip(per_bin, 0, 1)
@@ -271,19 +285,26 @@ def shape_in_time_frequency(
 def make_sound(class_name: str, rng: np.random.Generator) -> np.ndarray:
     """Synthesise one sound of ``class_name``: float32 (40960,), peak 0.95.
 
-    Half the sounds are shaped by a random time-frequency region
-    (:func:`region_mask`), as real sounds start, stop and change colour: a class is
-    told by its texture (partials, sweeps, beats, grain), not by where it sits.
-    A quiet noise floor of random colour and level (-110 to -25 dB) is added, and
-    sometimes a fade in or out, so levels and backgrounds vary too.
+    Two in three sounds are shaped by a time-frequency region, as real sounds start,
+    stop and change colour: a random blob (:func:`region_mask`) or the shapes of a
+    random picture class (:func:`shape_mask`), with silence (70 to 130 dB down)
+    outside. A class is told by its texture (partials, sweeps, beats, grain), not by
+    where it sits. Half the sounds get a noise floor of random colour, mostly far
+    below hearing (-140 to -100 dB), sometimes audible (up to -50 dB); the other half
+    keep digital silence, black in the spectrogram, as in the paper's black
+    backgrounds. Sometimes a fade in or out, so levels and backgrounds vary too.
     """
     check_class(class_name, SOUND_CLASSES, "class_name")
     wav = _SYNTH[class_name](rng)
-    if rng.random() < 0.5:
-        wav = shape_in_time_frequency(wav, region_mask(rng), rng.uniform(30, 70))
+    region = rng.random()
+    if region < 2 / 3:
+        mask = region_mask(rng) if region < 1 / 3 else shape_mask(rng)
+        wav = shape_in_time_frequency(wav, mask, rng.uniform(70, 130))
     wav = wav / (np.abs(wav).max() + 1e-9)
-    floor = 10 ** (rng.uniform(-110, -25) / 20)
-    wav = wav + floor * _band_noise(rng, 20, rng.uniform(1000, 8000))
+    floor = rng.random()
+    if floor >= 0.5:  # else digital silence: black in the spectrogram
+        floor_db = rng.uniform(-140, -100) if floor < 0.85 else rng.uniform(-100, -50)
+        wav = wav + 10 ** (floor_db / 20) * _band_noise(rng, 20, rng.uniform(1000, 8000))
     if rng.random() < 0.3:
         fade = np.clip(_T / rng.uniform(0.1, 1.0), 0, 1)
         wav = wav * (fade if rng.random() < 0.5 else fade[::-1])
@@ -291,14 +312,14 @@ def make_sound(class_name: str, rng: np.random.Generator) -> np.ndarray:
 
 
 def sound_picture(wav: np.ndarray) -> np.ndarray:
-    """The spectrogram picture of a waveform: float32 (64, 256) in [0, 1]."""
+    """The spectrogram picture of a waveform: float32 (HEIGHT, WIDTH) in [0, 1]."""
     return logmel_to_picture(wav_to_logmel(wav, MINI_MEL), MINI_MEL)
 
 
 def sound_batch(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``n`` sounds with balanced classes.
 
-    Returns (waveforms (n, 40960), spectrogram pictures (n, 64, 256), labels (n,)).
+    Returns (waveforms (n, 40960), spectrogram pictures (n, HEIGHT, WIDTH), labels (n,)).
     """
     labels = rng.permutation(np.arange(n) % len(SOUND_CLASSES))
     wavs = np.stack([make_sound(SOUND_CLASSES[k], rng) for k in labels])

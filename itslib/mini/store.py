@@ -14,6 +14,7 @@ Layout of a weights folder (diffusers' own layout for the diffusers models)::
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -26,10 +27,21 @@ import torch
 from itslib.mini.datasets import decode, encode, hear, test_sets
 from itslib.mini.models import SCHEDULER_CONFIG, Judge
 from itslib.mini.sounds import sound_picture
-from itslib.mini.world import NUM_SAMPLES, PICTURE_CLASSES, SOUND_CLASSES
+from itslib.mini.world import HEIGHT, NUM_SAMPLES, PICTURE_CLASSES, SOUND_CLASSES, WIDTH
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights"
 TRAIN_COMMAND = "python -m itslib train-mini --out .mini_run --seed 0"
+
+
+def weights_id(folder: str | Path | None = None) -> str:
+    """12 hex digits of a hash of every file in a weights folder (default: the shipped
+    one): results computed with other weights are kept apart under another id."""
+    folder = Path(folder) if folder else DEFAULT_WEIGHTS
+    digest = hashlib.sha1()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 @dataclass
@@ -130,8 +142,8 @@ def _as_batch(x, shape: tuple[int, ...], name: str) -> torch.Tensor:
 
 @torch.no_grad()
 def judge_pictures(pictures, judge: Judge | None = None, folder: str | None = None) -> np.ndarray:
-    """The picture judge's class probabilities (B, 8) for pictures (B, 64, 256) in [0, 1]."""
-    x = _as_batch(pictures, (64, 256), "pictures").clamp(0, 1)
+    """The picture judge's class probabilities (B, 8) for pictures (B, HEIGHT, WIDTH) in [0, 1]."""
+    x = _as_batch(pictures, (HEIGHT, WIDTH), "pictures").clamp(0, 1)
     judge = judge if judge is not None else _default_judges(folder)[0]
     param = next(judge.parameters())
     return judge(x.to(param.device, param.dtype)).float().softmax(-1).cpu().numpy()

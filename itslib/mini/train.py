@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from itslib._io import atomic_path
 from itslib.mini import datasets as ds
-from itslib.mini.models import Judge, build_scheduler, build_unet, build_vae
+from itslib.mini.models import DOWNSAMPLE, Judge, build_scheduler, build_unet, build_vae
 from itslib.mini.store import DEFAULT_WEIGHTS, export
 from itslib.mini.world import NULL_CLASS, PICTURE_CLASSES
 
@@ -47,12 +47,15 @@ class Plan:
     n_heard: int = 400
     n_test: int = 400
     n_test_heard: int = 160
-    ae_steps: int = 300
+    ae_steps: int = 600
     ae_batch: int = 32
-    ae_crop: int = 64
+    ae_crop_rows: int = 64
+    ae_crop_cols: int = 128
+    ae_bright_weight: float = 4.0
     image_steps: int = 10000
     audio_steps: int = 3000
     min_snr_gamma: float = 5.0
+    offset_noise: float = 0.1
     unet_batch: int = 32
     judge_steps: int = 600
     judge_batch: int = 32
@@ -179,18 +182,26 @@ class Trainer:
         torch.manual_seed(self.seed)
         vae = build_vae()
         optimizer = torch.optim.AdamW(vae.parameters(), lr=2e-3, weight_decay=0.0)
+        k = DOWNSAMPLE
 
         def step_fn(step: int, g: torch.Generator) -> dict[str, float]:
             half = p.ae_batch // 2
             x = torch.cat(
                 [ds.sample_rows(pictures, half, g), ds.sample_rows(sounds, p.ae_batch - half, g)]
             )[:, None]
-            left = 4 * int(torch.randint(0, (x.shape[-1] - p.ae_crop) // 4 + 1, (), generator=g))
-            x = x[..., left : left + p.ae_crop] * 2 - 1  # fully convolutional: train on crops
+            # fully convolutional: train on crops, placed on the latent grid
+            rows, cols = (x.shape[-2] - p.ae_crop_rows) // k, (x.shape[-1] - p.ae_crop_cols) // k
+            top = k * int(torch.randint(0, rows + 1, (), generator=g))
+            left = k * int(torch.randint(0, cols + 1, (), generator=g))
+            x = x[..., top : top + p.ae_crop_rows, left : left + p.ae_crop_cols] * 2 - 1
             posterior = vae.encode(x).latent_dist
             z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=g)
             recon = vae.decode(z).sample
-            l1, mse = (recon - x).abs().mean(), ((recon - x) ** 2).mean()
+            # errors weigh more where the target is bright: thin bright partial lines are
+            # few pixels, but they are what a bell or a chord sounds like
+            weight = 1 + p.ae_bright_weight * (x + 1) / 2
+            l1 = ((recon - x).abs() * weight).mean()
+            mse = ((recon - x) ** 2 * weight).mean()
             kl = posterior.kl().mean()
             loss = l1 + mse + 1e-6 * kl
             optimizer.zero_grad(set_to_none=True)
@@ -234,7 +245,10 @@ class Trainer:
             x0 = torch.from_numpy(latents[idx.numpy()]).float()
             cls = labels_t[idx].clone()
             cls[torch.rand(p.unet_batch, generator=g) < 0.15] = NULL_CLASS
+            # offset noise (a per-channel constant added to the noise) lets the expert move
+            # a latent's mean, so dark backgrounds come out dark, not mid-gray
             noise = torch.randn(x0.shape, generator=g)
+            noise += p.offset_noise * torch.randn((*x0.shape[:2], 1, 1), generator=g)
             t = torch.randint(0, scheduler.config.num_train_timesteps, (p.unet_batch,), generator=g)
             xt = scheduler.add_noise(x0, noise, t)
             error = (unet(xt, t, class_labels=cls).sample - noise) ** 2

@@ -1,20 +1,22 @@
 """The miniature world's canvas, spectrogram settings and class names (its prompts).
 
-The canvas is 64 x 256: a gray picture of 64 rows and 256 columns, or a spectrogram
-of 64 mel bins and 256 frames (2.56 s of 16 kHz audio at hop 160), with the
-Auffusion conventions scaled down (same log floor and [0, 1] picture mapping).
+The canvas is 128 x 512: a gray picture of 128 rows and 512 columns, or a
+spectrogram of 128 mel bins and 512 frames (2.56 s of 16 kHz audio at hop 80).
+It is Auffusion's spectrogram at half size on every axis (256 mel bins, n_fft 2048,
+window 1024, hop 160 become 128, 1024, 512, 80), with the same log floor and
+ceiling, the same [0, 1] picture mapping, and low frequencies at the bottom.
 """
 
 from __future__ import annotations
 
 from itslib.audio import MelConfig
 
-HEIGHT, WIDTH = 64, 256
+HEIGHT, WIDTH = 128, 512
 SAMPLE_RATE = 16000
-HOP = 160
+HOP = 80
 NUM_SAMPLES = WIDTH * HOP  # 40960 samples = 2.56 s
 
-MINI_MEL = MelConfig(n_mels=64, n_fft=1024, win_length=512, hop_length=160, fmin=0, fmax=8000)
+MINI_MEL = MelConfig(n_mels=HEIGHT, n_fft=1024, win_length=512, hop_length=HOP, fmin=0, fmax=8000)
 
 PICTURE_CLASSES: tuple[str, ...] = (
     "circles", "stars", "triangles", "mountains",

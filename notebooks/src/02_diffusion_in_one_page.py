@@ -23,7 +23,7 @@ from itslib.pipeline import make_scheduler
 from itslib.sampler import Term, sample
 from itslib.worlds import mini_pipeline
 
-pipe = mini_pipeline()  # the miniature world: 64 x 256 canvas, class names as prompts
+pipe = mini_pipeline()  # the miniature world: 128 x 512 canvas, class names as prompts
 expert = pipe.image_expert
 print("picture classes:", ", ".join(mini.PICTURE_CLASSES))
 
@@ -46,7 +46,9 @@ plt.show()
 # ## Latents and the forward process
 #
 # Like Stable Diffusion, the model works in the latent space of an autoencoder: a
-# 64 x 256 picture becomes a 4 x 16 x 64 latent $x_0$. The *forward process* buries
+# 128 x 512 picture becomes a 4 x 32 x 128 latent $x_0$, 4 times smaller on each side
+# (Stable Diffusion's VAE shrinks 8 times; in miniature, 8 times blurs the thin lines
+# of a bell's partials). The *forward process* buries
 # it in Gaussian noise $\epsilon$ according to a schedule $\bar\alpha_t$ that falls
 # from 1 to almost 0 over 1000 steps:
 #
@@ -82,7 +84,7 @@ plt.show()
 # $\hat x_0$.
 
 # %%
-noise = torch.randn((1, 4, 16, 64), generator=torch.Generator().manual_seed(1))
+noise = torch.randn((1, 4, 32, 128), generator=torch.Generator().manual_seed(1))
 term = Term(expert, "mountains", guidance=4.0, weight=1.0)
 out = sample([term], make_scheduler("ddim", expert.scheduler_config), noise, 50,
              capture=True, progress=False)
@@ -123,7 +125,7 @@ scales = [0.0, 1.0, 3.0, 7.5]
 fig, axes = plt.subplots(len(scales), 3, figsize=(12, 4.5))
 for row, g in enumerate(scales):
     for col in range(3):
-        start = torch.randn((1, 4, 16, 64), generator=torch.Generator().manual_seed(10 + col))
+        start = torch.randn((1, 4, 32, 128), generator=torch.Generator().manual_seed(10 + col))
         term = Term(expert, "city skyline", guidance=g, weight=1.0)
         done = sample([term], make_scheduler("ddim", expert.scheduler_config), start, 30,
                       progress=False)

@@ -149,11 +149,12 @@ print(f"both accept: joint {joint['both_accept']:.2f} ± {joint['both_accept_ci'
 # %% [markdown]
 # The paper's Table 1 puts its method ahead of both baselines on CLIP and CLAP
 # together. The miniature table says the same in its own terms: each expert alone is
-# accepted by its own judge almost always and by the other judge rarely, imprint
-# leans towards the sound, SDS finds next to nothing, and the joint sampler is the
-# best row on *both accept*, with an interval above imprint's. The last two rows run
-# the joint sampler and imprint at guidance 15 instead of the paper's 10 and 7.5
-# (Table 3 below is why): the joint sampler gains, imprint does not.
+# accepted by its own judge almost always and by the other judge rarely, imprint is
+# heard as the sound but seldom seen as the picture, SDS finds next to nothing, and
+# the joint sampler is the best row on *both accept*, with an interval far above
+# imprint's. The last two rows run the joint sampler and imprint at guidance 15
+# instead of the paper's 10 and 7.5: the sound judge likes the joint samples more,
+# and the share both accept moves little for either method.
 #
 # Which pairs meet? Here is the share both judges accept, per pair of prompts:
 
@@ -184,10 +185,13 @@ for name, classes, axis in (("picture", PICTURE_CLASSES, 1), ("sound", SOUND_CLA
 
 # %% [markdown]
 # The intersection is not spread evenly. Large structures that can also be a sound
-# meet almost everything: mountain ridges, waves and skyline towers become a siren's
-# sweep, an engine's band or a row of drum beats, and nearly any shape can be cut out
-# of rain. Some prompts meet almost nothing: a bell's sharp strikes and decaying
-# partials, or a triangle's corners, do not survive being the other thing too. This
+# meet almost everything: wave crests and skyline towers become a bell's or a chord's
+# partials, a siren's sweep, bird chirps or a row of drum beats. Smaller shapes on
+# black (circles, stars, trees) meet the sounds that can fill a shape with their
+# texture, such as a bell's or a chord's partials. Triangles meet almost nothing:
+# their corners do not survive being a sound too, and the image expert alone draws
+# them least well of all its classes. Among the sounds, rain meets the fewest
+# pictures: it fills the whole canvas, so a shape can only be a dark cut-out. This
 # is the paper's own observation in miniature: the method works when the two
 # distributions overlap, and broad prompts overlap more than narrow ones. (The
 # miniature world was built for that: its picture classes are told by their shapes
@@ -204,10 +208,10 @@ show_table("table3")
 # modality's score and lowers the other's, and that higher guidance helped both. The
 # miniature table shows the same trades in its means: an audio-first warm start
 # raises the sound score and lowers the picture score, an image-first one raises the
-# picture score; and guidance matters most of all. At 3 or 5 almost nothing passes
-# both judges; each expert's pull has to be strong for a sample to be clearly both
-# things at once. These 16 class pairs are the first of the balanced order, with
-# one seed each, so the intervals are wide: read it for directions, not decimals.
+# picture score and lowers the sound score. Guidance helps too, but less than in the
+# paper: the share both judges accept climbs from guidance 3 to 15. These 16 class
+# pairs are the first of the balanced order, with one seed each, so the intervals are
+# wide: read it for directions, not decimals.
 #
 # ## Fewer steps, better solvers
 #
@@ -245,17 +249,18 @@ plt.show()
 #
 # | UNets | batch | samples / s | s / sample | in the UNets | outside (decode, Griffin-Lim) |
 # |---|---|---|---|---|---|
-# | fp32 | 1 | 0.42 | 2.38 | 2.24 | 0.14 |
-# | fp32 | 8 | 0.81 (1.9x) | 1.24 | 1.15 | 0.09 |
-# | bf16 | 1 | 0.41 | 2.46 | 2.32 | 0.14 |
-# | bf16 | 8 | 0.98 (2.4x) | 1.02 | 0.94 | 0.08 |
+# | fp32 | 1 | 0.28 | 3.57 | 3.28 | 0.29 |
+# | fp32 | 8 | 0.42 (1.5x) | 2.38 | 2.04 | 0.34 |
+# | bf16 | 1 | 0.34 | 2.97 | 2.70 | 0.28 |
+# | bf16 | 8 | 0.67 (2.0x) | 1.50 | 1.14 | 0.36 |
 #
-# The UNets' time per sample falls by about half: at batch 1 much of each small call
-# is overhead, at batch 8 the two cores are busy computing, so the gain stops near 2x
-# here. Computing in bfloat16 (`--dtype bf16`, on a CPU with bf16 units such as this
-# one's) speeds the busy batch up by a fifth more and the small one not at all. The
-# rest (decoding, and Griffin-Lim, batched in torch) is a twentieth of the time. On a
-# GPU the UNets are nearly all of the time and a batch of 4 x 32 x 128 latents leaves
+# The UNets' time per sample falls by two fifths in fp32 and by more than half in
+# bfloat16: at batch 1 part of each call is overhead, at batch 8 the two cores are
+# busy computing, so the gain stops well short of 8x here. Computing in bfloat16
+# (`--dtype bf16`, on a CPU with bf16 units such as this one's) speeds batch 1 up by a
+# fifth and the busy batch 8 by 1.6x. The rest (decoding, and Griffin-Lim, batched in
+# torch) is from a twelfth of the time (fp32, batch 1) to a quarter (bf16, batch 8).
+# On a GPU the UNets are nearly all of the time and a batch of 4 x 32 x 128 latents leaves
 # most of the chip idle, so batching should help far more there;
 # `benchmarks/bench_throughput.py --world sd15` measures it, and no GPU figure is
 # given until it has been run on one.
