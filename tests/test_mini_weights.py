@@ -95,7 +95,7 @@ def test_mini_pipeline_refuses_dtypes_it_cannot_run(dtype, message):
         mini_pipeline(dtype=getattr(torch, dtype))
 
 
-def test_weights_id_tells_retrained_weights_apart(tmp_path):
+def test_weights_id_tells_retrained_weights_apart(tmp_path, monkeypatch):
     """evaluate keeps score rows per weights_id, so a retrained world never reuses rows
     scored with the old weights."""
     import shutil
@@ -108,3 +108,6 @@ def test_weights_id_tells_retrained_weights_apart(tmp_path):
     data[-1] ^= 1  # one bit of one weight
     unet.write_bytes(bytes(data))
     assert weights_id(copy) != weights_id()
+    # the folder the experts sample with: ITSLIB_MINI_WEIGHTS, when no folder is named
+    monkeypatch.setenv("ITSLIB_MINI_WEIGHTS", str(copy))
+    assert weights_id() == weights_id(copy) != weights_id(DEFAULT_WEIGHTS)

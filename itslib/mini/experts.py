@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from itslib.experts import Expert
-from itslib.mini.store import load_components
+from itslib.mini.store import load_components, sampling_weights
 from itslib.mini.world import HEIGHT, MINI_MEL, WIDTH
 from itslib.pipeline import ImagesThatSound
 
@@ -70,7 +70,7 @@ def mini_pipeline(
                          "torch.bfloat16 or torch.float32.")  # fmt: skip
     if threads is not None and on_cpu:
         torch.set_num_threads(threads)
-    folder = folder or os.environ.get("ITSLIB_MINI_WEIGHTS") or None
+    folder = sampling_weights(folder)
     parts = load_components(folder, device=device, unet_dtype=dtype)
     source = str(folder) if folder is not None else "itslib/mini/weights"
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from itslib.mini.world import NULL_CLASS, PICTURE_CLASSES
+from itslib.mini.world import HEIGHT, NULL_CLASS, PICTURE_CLASSES, WIDTH
 
-LATENT_SHAPE = (4, 32, 128)
-DOWNSAMPLE = 4  # canvas pixels per latent pixel, on each side
+DOWNSAMPLE = 4  # canvas pixels per latent pixel, on each side (the VAE's 3 blocks)
+LATENT_SHAPE = (4, HEIGHT // DOWNSAMPLE, WIDTH // DOWNSAMPLE)  # (4, 32, 128)
 
 # Stable Diffusion 1.5's scheduler settings (DDPM training, DDIM sampling).
 SCHEDULER_CONFIG: dict = {
@@ -42,7 +42,7 @@ VAE_CONFIG: dict = {
     "up_block_types": ["UpDecoderBlock2D"] * 3,
     "block_out_channels": [16, 32, 64],
     "layers_per_block": 1,
-    "latent_channels": 4,
+    "latent_channels": LATENT_SHAPE[0],
     "norm_num_groups": 8,
     "sample_size": 64,
     "scaling_factor": 1.0,  # replaced after training by 1 / std of the latents

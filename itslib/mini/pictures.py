@@ -14,13 +14,19 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from itslib.mini.world import HEIGHT, PICTURE_CLASSES, WIDTH, check_class
+from itslib.mini.world import (
+    DESIGN_HEIGHT,
+    DESIGN_WIDTH,
+    HEIGHT,
+    PICTURE_CLASSES,
+    UNIT,
+    WIDTH,
+    check_class,
+)
 
-# Shapes are laid out on a 64 x 256 grid of design units, whatever the canvas, so
-# that every class keeps its proportions; drawing happens at _PX supersampled
-# pixels per unit (twice the canvas resolution, for anti-aliasing).
-_H, _W = 64, 256
-_UNIT = HEIGHT / _H  # canvas pixels per design unit
+# Shapes are laid out in design units (itslib.mini.world); drawing happens at _PX
+# supersampled pixels per unit (twice the canvas resolution, for anti-aliasing).
+_H, _W, _UNIT = DESIGN_HEIGHT, DESIGN_WIDTH, UNIT
 _PX = 2 * _UNIT
 # design-unit coordinates of the canvas pixels' centres
 _ROWS = ((np.arange(HEIGHT, dtype=np.float32) + 0.5) / _UNIT - 0.5)[:, None]

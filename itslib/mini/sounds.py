@@ -21,6 +21,7 @@ from itslib.mini.world import (
     PICTURE_CLASSES,
     SAMPLE_RATE,
     SOUND_CLASSES,
+    UNIT,
     WIDTH,
     check_class,
 )
@@ -237,11 +238,11 @@ def region_mask(rng: np.random.Generator) -> np.ndarray:
     """
     from scipy.ndimage import gaussian_filter
 
-    unit = HEIGHT / 64  # blob sizes are given on a 64-row canvas
-    sigma = (rng.uniform(2, 12) * unit, rng.uniform(3, 40) * unit)  # (rows, columns)
+    # blob sizes in design units (itslib.mini.world)
+    sigma = (rng.uniform(2, 12) * UNIT, rng.uniform(3, 40) * UNIT)  # (rows, columns)
     field = gaussian_filter(rng.standard_normal((HEIGHT, WIDTH)), sigma, mode="wrap")
     inside = (field > np.quantile(field, rng.uniform(0.25, 0.7))).astype(np.float64)
-    return gaussian_filter(inside, rng.uniform(0.5, 1.5) * unit).astype(np.float32)
+    return gaussian_filter(inside, rng.uniform(0.5, 1.5) * UNIT).astype(np.float32)
 
 
 def shape_mask(rng: np.random.Generator) -> np.ndarray:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -33,10 +34,17 @@ DEFAULT_WEIGHTS = Path(__file__).parent / "weights"
 TRAIN_COMMAND = "python -m itslib train-mini --out .mini_run --seed 0"
 
 
-def weights_id(folder: str | Path | None = None) -> str:
-    """12 hex digits of a hash of every file in a weights folder (default: the shipped
-    one): results computed with other weights are kept apart under another id."""
-    folder = Path(folder) if folder else DEFAULT_WEIGHTS
+def sampling_weights(folder: str | os.PathLike | None = None) -> str | os.PathLike | None:
+    """The weights folder the miniature experts sample with: ``folder``, else
+    ``ITSLIB_MINI_WEIGHTS`` if set, else None (the shipped weights)."""
+    return folder or os.environ.get("ITSLIB_MINI_WEIGHTS") or None
+
+
+def weights_id(folder: str | os.PathLike | None = None) -> str:
+    """12 hex digits of a hash of every file in the weights folder the experts sample
+    with (:func:`sampling_weights`): results computed with other weights are kept apart
+    under another id."""
+    folder = Path(sampling_weights(folder) or DEFAULT_WEIGHTS)
     digest = hashlib.sha1()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(folder)).encode())

@@ -15,6 +15,10 @@ HEIGHT, WIDTH = 128, 512
 SAMPLE_RATE = 16000
 HOP = 80
 NUM_SAMPLES = WIDTH * HOP  # 40960 samples = 2.56 s
+# Procedural shapes and blob sizes are given in design units on a 64 x 256 grid,
+# whatever the canvas, so that every class keeps its proportions.
+DESIGN_HEIGHT, DESIGN_WIDTH = 64, 256
+UNIT = HEIGHT / DESIGN_HEIGHT  # canvas pixels per design unit
 
 MINI_MEL = MelConfig(n_mels=HEIGHT, n_fft=1024, win_length=512, hop_length=HOP, fmin=0, fmax=8000)
 
