@@ -28,11 +28,10 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 REPO = yaml.safe_load(Path("_config.yml").read_text())["repository"]["url"].split("github.com/")[1]
 CHAPTERS = sorted(p.stem for p in Path("notebooks").glob("[0-9][0-9]_*.ipynb"))
 
-pytestmark = pytest.mark.skipif(not (BOOK / "index.html").exists(), reason=f"no book in {BOOK}")
-
 
 @pytest.fixture(scope="module")
 def server():
+    assert (BOOK / "index.html").exists(), f"no built book in {BOOK}: run jupyter-book build ."
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(BOOK))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -58,6 +57,7 @@ def browser():
 
 def test_every_chapter_is_in_the_book():
     assert CHAPTERS, "no notebooks found"
+    assert (BOOK / "index.html").exists(), f"no built book in {BOOK}: run jupyter-book build ."
     for name in CHAPTERS:
         assert (BOOK / "notebooks" / f"{name}.html").exists(), name
 

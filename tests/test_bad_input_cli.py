@@ -13,11 +13,6 @@ import torch
 from PIL import Image
 
 from itslib import cli
-from itslib.mini.store import DEFAULT_WEIGHTS
-
-needs_weights = pytest.mark.skipif(
-    not (DEFAULT_WEIGHTS / "training.json").exists(), reason="miniature weights not trained"
-)
 
 
 @pytest.fixture
@@ -96,7 +91,6 @@ def test_prompt_files_that_are_not_prompt_sets(no_models, tmp_path, capsys, monk
         assert message in err and path.name in err
 
 
-@needs_weights
 def test_an_error_after_the_models_load_leaves_no_empty_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("ITSLIB_WORLD", "mini")
     out = tmp_path / "never"
@@ -106,7 +100,6 @@ def test_an_error_after_the_models_load_leaves_no_empty_folder(tmp_path, capsys,
     assert not out.exists()
 
 
-@needs_weights
 @pytest.mark.parametrize("keyword", [{"steps": 3.5}, {"seed": 1.5}, {"image_guidance": "high"}])
 def test_the_api_names_bad_settings(keyword):
     from itslib.worlds import load_world

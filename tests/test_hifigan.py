@@ -7,6 +7,8 @@ from itslib._hub import ModelUnavailableError
 from itslib.audio import HiFiGAN, HiFiGANConfig
 from itslib.rehearsal import write_vocoder
 
+from .numerics import assert_close_across_kernels
+
 # Type "1" with an odd kernel-minus-rate stage (kernel 5, rate 2); type "2" with even stages.
 TINY_CONFIGS = {
     "resblock1": dict(
@@ -58,7 +60,7 @@ def test_hub_checkpoint_loads_strictly_and_matches(tmp_path, name):
         expected = reference(logmel)
     assert wav.shape == (2, 7 * hop)
     assert wav.abs().max() <= 1.0
-    torch.testing.assert_close(wav, expected, atol=1e-5, rtol=1e-4)
+    assert_close_across_kernels(wav, expected, passes=1)  # folded weight norm: other sums
 
 
 def test_missing_and_extra_keys_are_named(tmp_path):

@@ -29,6 +29,8 @@ from itslib.metrics import (
 from itslib.rehearsal import write_clap, write_clip
 from itslib.results import Result
 
+from .numerics import assert_close_across_kernels
+
 HEIGHT, WIDTH, NUM_SAMPLES = 128, 512, 40960  # the miniature canvas
 
 
@@ -113,11 +115,10 @@ def test_clip_batching_matches_one_at_a_time(clip):
     prompts = ["stars", "waves", "stars"]
     together = clip.score(pictures, prompts)
     alone = [clip.score([p], [q])[0] for p, q in zip(pictures, prompts, strict=True)]
-    np.testing.assert_allclose(together, alone, atol=1e-4)
+    assert_close_across_kernels(together, alone, passes=1, scale=100)  # percent
     small = CLIPJudge(clip.model, clip.processor, device="cpu", batch_size=3)
-    np.testing.assert_allclose(
-        small.score(torch.from_numpy(pictures), prompts), together, atol=1e-4
-    )
+    assert_close_across_kernels(small.score(torch.from_numpy(pictures), prompts), together,
+                                passes=1, scale=100)  # fmt: skip
 
 
 def test_clip_clamps_negative_cosines_to_zero(clip, monkeypatch):
@@ -148,7 +149,7 @@ def test_clap_scores_range_and_batching(clap):
     assert together.shape == (2,) and np.all(np.isfinite(together))
     assert np.all((together >= 0) & (together <= 100))
     alone = [clap.score([w], 16000, [p])[0] for w, p in zip(waveforms, prompts, strict=True)]
-    np.testing.assert_allclose(together, alone, atol=1e-4)
+    assert_close_across_kernels(together, alone, passes=1, scale=100)  # percent
 
 
 def test_clap_clamps_negative_cosines_to_zero(clap, monkeypatch):
@@ -197,14 +198,27 @@ def test_mini_judge_scores_are_prompted_class_probabilities(mini):
         mini.score_pictures(pictures[:1], "a castle")
 
 
-def test_shipped_mini_judge_or_a_clear_skip():
-    from itslib.mini.store import DEFAULT_WEIGHTS
+def test_the_shipped_mini_judges_name_the_class_of_fresh_data():
+    """Through MiniJudge's prompt-to-class scoring: fresh pictures and sounds (a seed that
+    training never used) are accepted under their own class's name and refused under
+    another's. On 2 x 48 fresh items per modality training.json records 98% accuracy."""
+    from itslib.mini import PICTURE_CLASSES, SOUND_CLASSES, make_sound
+    from itslib.mini.datasets import test_sets
 
-    if not (DEFAULT_WEIGHTS / "picture_judge.safetensors").exists():
-        pytest.skip(f"no shipped miniature weights in {DEFAULT_WEIGHTS} yet (train them first)")
     judge = MiniJudge.shipped()
-    scores = judge.score_pictures(np.zeros((1, HEIGHT, WIDTH), np.float32), "circles")
-    assert scores.shape == (1,) and 0 <= scores[0] <= 100
+    fresh = test_sets(seed=4321, n=16)
+    labels = fresh["labels"]
+    own = [PICTURE_CLASSES[k] for k in labels]
+    other = [PICTURE_CLASSES[(k + 3) % len(PICTURE_CLASSES)] for k in labels]
+    pictures = fresh["pictures"].astype(np.float32)
+    assert accepted(judge.score_pictures(pictures, own)).mean() >= 0.85
+    assert accepted(judge.score_pictures(pictures, other)).mean() <= 0.1
+    rng = np.random.default_rng(4321)
+    waveforms = np.stack([make_sound(SOUND_CLASSES[k], rng) for k in labels])
+    heard = [SOUND_CLASSES[k] for k in labels]
+    misheard = [SOUND_CLASSES[(k + 3) % len(SOUND_CLASSES)] for k in labels]
+    assert accepted(judge.score_sounds(waveforms, 16000, heard)).mean() >= 0.85
+    assert accepted(judge.score_sounds(waveforms, 16000, misheard)).mean() <= 0.1
 
 
 # --- scoring Results, intervals, re-ranking ---------------------------------------------------
@@ -290,7 +304,6 @@ class _Pool(torch.nn.Module):
 
 
 def test_fid_and_fad_with_torchmetrics(tmp_path, clap):
-    pytest.importorskip("torchmetrics", reason="FID/FAD use the optional torchmetrics package")
     ours = _folder(tmp_path / "ours", [0, 1, 2])
     theirs = _folder(tmp_path / "theirs", [3, 4, 5])
     assert fid(ours, ours, feature=_Pool()) == pytest.approx(0.0, abs=1e-3)

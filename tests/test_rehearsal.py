@@ -3,6 +3,7 @@ variables by every loader, the CLI and the real world's judges."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from dataclasses import replace
@@ -142,12 +143,68 @@ def test_sds_steps_from_a_sweep_and_from_the_cap_keep_the_warm_start_in_proporti
     assert SDSSettings(steps=10, audio_only_steps=0).with_steps(5).audio_only_steps == 0
 
 
-def test_chapters_sweeps_and_tables_never_branch_on_the_world_name():
+WORLD_NAMES = {"mini", "real"}
+
+
+def _names_a_world(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant):
+        return node.value in WORLD_NAMES
+    return isinstance(node, ast.Tuple | ast.List | ast.Set) and any(map(_names_a_world, node.elts))
+
+
+def branches_on_a_world_name(source: str) -> list[int]:
+    """The lines of ``source`` that decide by a world's name, however spelled: a comparison
+    (==, !=, is, in) with "mini" or "real" or a collection of them, a ``case "mini":``,
+    ``.startswith("mini")``, or a dict of per-world values indexed on the spot."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            found = any(map(_names_a_world, [node.left, *node.comparators]))
+        elif isinstance(node, ast.MatchValue):
+            found = _names_a_world(node.value)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            found = node.func.attr in ("startswith", "endswith") and any(
+                map(_names_a_world, node.args))
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Dict):
+            found = any(_names_a_world(key) for key in node.value.keys if key is not None)
+        else:
+            found = False
+        if found:
+            lines.append(node.lineno)
+    return lines
+
+
+@pytest.mark.parametrize("spelling", [
+    'world == "mini"', "world.name == 'mini'", 'pipe.world != "real"', '"mini" == world.name',
+    'world.name in ("mini", "tiny")', 'world.name not in ["real"]', 'world.name is "mini"',
+    'world.name.startswith("mini")', '{"mini": 1, "real": 2}[world.name]',
+    'match world.name:\n    case "mini":\n        pass',
+])  # fmt: skip
+def test_the_world_name_detector_catches_every_spelling(spelling):
+    lines = branches_on_a_world_name(f"if True:\n    x = 1\n{spelling}\n")
+    assert lines and min(lines) >= 3  # found, on the branch's own lines
+    assert branches_on_a_world_name('name = "mini"\nworld = WORLDS[name]\n') == []
+
+
+def test_chapters_and_the_library_never_branch_on_the_world_name():
+    """Chapters, sweeps, tables, methods and the core ask the World for what differs;
+    only itslib/worlds.py, where the worlds are declared, knows them by name."""
     sources = [*sorted((ROOT / "notebooks" / "src").glob("0*.py")),
-               ROOT / "itslib" / "sweep.py", ROOT / "itslib" / "evaluate.py"]  # fmt: skip
-    pattern = re.compile(r"world\s*[!=]=\s*[\"'](mini|real)[\"']")
-    offenders = [str(p.relative_to(ROOT)) for p in sources if pattern.search(p.read_text())]
-    assert offenders == []
+               *sorted((ROOT / "itslib").rglob("*.py"))]  # fmt: skip
+    offenders = {
+        str(p.relative_to(ROOT)): lines
+        for p in sources
+        if p.name != "worlds.py" and (lines := branches_on_a_world_name(p.read_text()))
+    }
+    assert offenders == {}
+
+
+def test_ci_runs_the_readmes_test_command():
+    """CI's test stage is the command the README gives a newcomer, word for word."""
+    readme = (ROOT / "README.md").read_text()
+    (command,) = re.findall(r"HF_HUB_OFFLINE=1 (python -m pytest -q tests [^\n`]*)", readme)
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert command in ci
 
 
 def test_the_repository_url_is_written_once():

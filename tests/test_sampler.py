@@ -12,6 +12,8 @@ from itslib.mini.models import SCHEDULER_CONFIG
 from itslib.pipeline import ImagesThatSound, make_scheduler
 from itslib.sampler import Term, image_audio_terms, sample, step_weights
 
+from .numerics import assert_close_across_kernels, assert_same_path
+
 H, W = 256, 64  # latent 4 x 32 x 8
 
 
@@ -114,7 +116,7 @@ def test_single_expert_limit_reproduces_diffusers(experts, tiny_repos, which):
         generator=torch.Generator("cpu").manual_seed(3),
         output_type="latent",
     ).images
-    torch.testing.assert_close(ours.latents, theirs, atol=1e-5, rtol=1e-5)
+    assert_close_across_kernels(ours.latents, theirs, passes=10)  # diffusers' own loop
 
 
 def test_dpm_solver_runs_and_is_deterministic(experts):
@@ -127,7 +129,7 @@ def test_dpm_solver_runs_and_is_deterministic(experts):
 
     dpm = run("dpm++")
     assert torch.isfinite(dpm).all()
-    torch.testing.assert_close(dpm, run("dpm++"))
+    assert_same_path(dpm, run("dpm++"))
     assert not torch.allclose(dpm, run("ddim"))
 
 
@@ -137,8 +139,11 @@ def test_seeds(experts):
     a1, a2 = pipeline("a castle", "bell ringing", num_samples=2, seed=5, **kwargs)
     (again,) = pipeline("a castle", "bell ringing", seed=5, **kwargs)
     (six,) = pipeline("a castle", "bell ringing", seed=6, **kwargs)
-    torch.testing.assert_close(a1.latents, again.latents, atol=0, rtol=0)
-    torch.testing.assert_close(a2.latents, six.latents, atol=0, rtol=0)  # sample k: seed + k
+    # sample k of a batch is seed + k drawn alone (batch 2 against 1: other kernels)
+    assert_close_across_kernels(a1.latents, again.latents, passes=3)
+    assert_close_across_kernels(a2.latents, six.latents, passes=3)
+    (repeat,) = pipeline("a castle", "bell ringing", seed=5, **kwargs)
+    assert_same_path(repeat.latents, again.latents)  # and one path repeats bit for bit
     assert not torch.allclose(a1.latents, a2.latents)
     assert a2.params["seed"] == 6
 
@@ -224,7 +229,7 @@ def test_offloaded_modules_give_the_same_sample(tiny_repos):
         expert.offload_to = "cpu"
     (a,) = plain("a castle", "bell ringing", **kwargs)
     (b,) = offloaded("a castle", "bell ringing", **kwargs)
-    torch.testing.assert_close(a.latents, b.latents)
+    assert_same_path(a.latents, b.latents)  # offloading moves modules, not arithmetic
     assert next(offloaded.image_expert.vae.parameters()).device.type == "cpu"
 
 

@@ -13,11 +13,8 @@ import numpy as np
 import pytest
 
 from itslib import evaluate, sweep
-from itslib.mini.store import DEFAULT_WEIGHTS
 
-needs_weights = pytest.mark.skipif(
-    not (DEFAULT_WEIGHTS / "training.json").exists(), reason="no shipped miniature weights"
-)
+from .numerics import assert_close_across_kernels
 
 
 def test_paper_prompt_sets_ship_as_data():
@@ -72,7 +69,6 @@ def _table(path):
         return list(csv.DictReader(f))
 
 
-@needs_weights
 def test_sweep_resumes_and_scores_folders(tmp_path):
     from itslib.worlds import load_world
 
@@ -104,7 +100,6 @@ def test_sweep_resumes_and_scores_folders(tmp_path):
     assert np.allclose([s["picture_score"] for s in scored], expected, atol=1.0)  # 8-bit PNG
 
 
-@needs_weights
 def test_scoring_bad_folders(tmp_path):
     from itslib.worlds import WORLDS
 
@@ -117,8 +112,6 @@ def test_scoring_bad_folders(tmp_path):
         sweep.score_folder(tmp_path, judges)
 
 
-@needs_weights
-@pytest.mark.skipif(shutil.which("accelerate") is None, reason="accelerate CLI not installed")
 def test_two_processes_make_the_table_of_one(tmp_path):
     """``accelerate launch`` with two CPU processes splits the grid; the merged table is the
     one-process table (up to the measured seconds and float noise from thread counts)."""
@@ -142,7 +135,8 @@ def test_two_processes_make_the_table_of_one(tmp_path):
                     "unet_evaluations"):  # fmt: skip
             assert x[key] == y[key]
         for key in ("picture_score", "sound_score"):
-            assert float(x[key]) == pytest.approx(float(y[key]), abs=0.05)
+            # 2 steps, the decoder and the judge, on 1 thread against 2 processes
+            assert_close_across_kernels(float(x[key]), float(y[key]), passes=4, scale=100)
 
 
 def test_cheapest_setting_within_the_reference_intervals():
