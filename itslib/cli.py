@@ -573,7 +573,8 @@ def train_mini_parser(commands) -> None:
     p.add_argument("--stage", choices=mini_train.STAGES, action="append", help="only these")
     p.add_argument("--steps-scale", type=float, default=1.0,
                    help="multiply every stage's step count (train longer on a faster machine)")
-    p.add_argument("--weights", help="export folder (default: the shipped weights)")
+    p.add_argument("--weights", help="export folder (default: OUT/weights; name "
+                   "itslib/mini/weights to replace the shipped weights)")
     p.add_argument("--no-export", action="store_true", help="skip the export")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (1: the Griffin-Lim worker uses the second core)")
@@ -592,6 +593,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+RESUMABLE = ("sweep", "evaluate", "train-mini")  # they skip what an earlier run finished
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 with a one-line message on bad input)."""
     args = build_parser().parse_args(argv)
@@ -601,6 +605,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"itslib {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        again = " (run the same command again to resume)" if args.command in RESUMABLE else ""
+        print(f"itslib {args.command}: interrupted; what was finished is kept{again}, and "
+              "nothing is left half-written.", file=sys.stderr)  # fmt: skip
+        return 130  # 128 + SIGINT, as a shell reports Ctrl-C
     return 0
 
 

@@ -1,27 +1,38 @@
-"""``python -m itslib train-mini --quick`` trains every stage and the result loads."""
+"""``python -m itslib train-mini --quick`` trains every stage and the result loads; it
+writes only where it is told, and checks its flags before it writes anything."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
 
+from itslib.cli import main as cli_main
 from itslib.mini import judge_pictures, judge_sounds, load_components
-from itslib.mini.train import STAGES, main
+from itslib.mini.store import DEFAULT_WEIGHTS, weights_id
+from itslib.mini.train import STAGES
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["train-mini", *argv])
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
+    """The README's smoke run, as typed there: no --weights."""
     out = tmp_path_factory.mktemp("mini_run")
-    weights = out / "weights"
+    shipped = weights_id(DEFAULT_WEIGHTS)
     torch_threads = torch.get_num_threads()
-    main(["--out", str(out), "--seed", "0", "--quick", "--weights", str(weights)])
+    assert main(["--out", str(out), "--seed", "0", "--quick"]) == 0
     torch.set_num_threads(torch_threads)
-    return out, weights
+    assert weights_id(DEFAULT_WEIGHTS) == shipped  # the package's weights are untouched
+    return out, out / "weights"
 
 
 def test_quick_training_runs_every_stage(quick_run):
     out, weights = quick_run
+    assert (weights / "training.json").is_file()  # exported into the run folder
     for stage in STAGES:
         assert (out / stage / "done.json").exists()
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
@@ -64,3 +75,35 @@ def test_resume_skips_finished_stages(quick_run, capsys):
 def test_missing_weights_name_the_train_command(tmp_path):
     with pytest.raises(FileNotFoundError, match="itslib train-mini"):
         load_components(tmp_path)
+
+
+@pytest.mark.parametrize("flags, message", [  # message: a regular expression
+    (["--seed", "-1"], "seed=-1 \\(--seed\\) must be a whole number >= 0"),
+    (["--threads", "0"], "threads=0 \\(--threads\\) must be a whole number >= 1"),
+    (["--steps-scale", "0"], "steps_scale=0.0 \\(--steps-scale\\) must be a finite number > 0"),
+    (["--steps-scale", "-1"], "steps_scale=-1.0 \\(--steps-scale\\) must be a finite number > 0"),
+    (["--steps-scale", "nan"], "steps_scale=nan \\(--steps-scale\\) must be a finite number > 0"),
+    (["--steps-scale", "1e-6"], "leaves a stage without a step"),
+    (["--weights", "FILE"], "weights \\(--weights\\)='.*FILE' is a file"),
+])  # fmt: skip
+def test_bad_flags_are_refused_before_anything_is_written(tmp_path, capsys, flags, message):
+    (tmp_path / "FILE").write_text("mine")
+    flags = [tmp_path / "FILE" if f == "FILE" else f for f in flags]
+    out = tmp_path / "run"
+    assert main(["--out", str(out), "--quick", *map(str, flags)]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and len(err.strip().splitlines()) == 1
+    assert re.search(message, err), err
+    assert not out.exists() and (tmp_path / "FILE").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["FILE"]
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("itslib.mini.train.train", interrupted)
+    assert main(["--out", str(tmp_path / "run")]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("itslib train-mini: interrupted") and "resume" in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err

@@ -25,13 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from itslib._io import staged_folder
 from itslib.mini.datasets import decode, encode, hear, test_sets
 from itslib.mini.models import SCHEDULER_CONFIG, Judge
 from itslib.mini.sounds import sound_picture
 from itslib.mini.world import HEIGHT, NUM_SAMPLES, PICTURE_CLASSES, SOUND_CLASSES, WIDTH
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights"
-TRAIN_COMMAND = "python -m itslib train-mini --out .mini_run --seed 0"
+TRAIN_COMMAND = "python -m itslib train-mini --out .mini_run --seed 0 --weights itslib/mini/weights"
 
 
 def sampling_weights(folder: str | os.PathLike | None = None) -> str | os.PathLike | None:
@@ -222,52 +223,42 @@ def round_trip_accuracies(parts: MiniComponents, test: dict, n_heard: int) -> di
 def export(
     trainer, folder: Path, command: str, plan: dict, wall: float, half: bool = False
 ) -> dict:
-    """Copy the finished stages' weights into ``folder`` (atomically) with ``training.json``."""
+    """Copy the finished stages' weights into ``folder`` with ``training.json``: written
+    whole into a staging folder beside it, which then replaces ``folder`` (a failure
+    leaves ``folder`` as it was)."""
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DModel
 
     run = Path(trainer.out)
-    folder = Path(folder)
-    tmp = folder.parent / f".{folder.name}-tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    dtype = torch.float16 if half else torch.float32
-    AutoencoderKL.from_pretrained(run / "autoencoder" / "final").save_pretrained(tmp / "vae")
-    for stage, name in (("image", "image_unet"), ("audio", "audio_unet")):
-        unet = UNet2DModel.from_pretrained(run / stage / "final").to(dtype)
-        unet.save_pretrained(tmp / name)
-    DDIMScheduler.from_config(SCHEDULER_CONFIG).save_pretrained(tmp / "scheduler")
-    for name in ("picture_judge", "sound_judge"):
-        for suffix in (".safetensors", ".json"):
-            shutil.copy(run / "judges" / "final" / f"{name}{suffix}", tmp / f"{name}{suffix}")
-    parts = load_components(tmp)  # also checks that the export loads
-    stages = {s: trainer.done(s) for s in ("autoencoder", "image", "audio", "judges")}
-    test = test_sets(trainer.seed, trainer.plan.n_test)
-    accuracy = judge_accuracies(parts.picture_judge, parts.sound_judge, test,
-                                trainer.data.heard()[2])  # fmt: skip
-    accuracy |= round_trip_accuracies(parts, test, trainer.plan.n_test_heard)
-    size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
-    info = {
-        "command": command,
-        "seed": trainer.seed,
-        "plan": plan,
-        "stages": stages,
-        "judge_accuracy": accuracy,
-        "vae_scaling_factor": parts.scaling_factor,
-        "null_class": len(PICTURE_CLASSES),
-        "weights_dtype": str(dtype).replace("torch.", ""),
-        "weights_bytes": size,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "wall_seconds": round(wall, 1),
-        "torch": torch.__version__,
-    }
-    (tmp / "training.json").write_text(json.dumps(info, indent=2))
-    old = folder.parent / f".{folder.name}-old"
-    if folder.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        folder.rename(old)
-    tmp.rename(folder)
-    if old.exists():
-        shutil.rmtree(old)
+    with staged_folder(folder, name="weights") as tmp:
+        dtype = torch.float16 if half else torch.float32
+        AutoencoderKL.from_pretrained(run / "autoencoder" / "final").save_pretrained(tmp / "vae")
+        for stage, name in (("image", "image_unet"), ("audio", "audio_unet")):
+            unet = UNet2DModel.from_pretrained(run / stage / "final").to(dtype)
+            unet.save_pretrained(tmp / name)
+        DDIMScheduler.from_config(SCHEDULER_CONFIG).save_pretrained(tmp / "scheduler")
+        for name in ("picture_judge", "sound_judge"):
+            for suffix in (".safetensors", ".json"):
+                shutil.copy(run / "judges" / "final" / f"{name}{suffix}", tmp / f"{name}{suffix}")
+        parts = load_components(tmp)  # also checks that the export loads
+        stages = {s: trainer.done(s) for s in ("autoencoder", "image", "audio", "judges")}
+        test = test_sets(trainer.seed, trainer.plan.n_test)
+        accuracy = judge_accuracies(parts.picture_judge, parts.sound_judge, test,
+                                    trainer.data.heard()[2])  # fmt: skip
+        accuracy |= round_trip_accuracies(parts, test, trainer.plan.n_test_heard)
+        size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
+        info = {
+            "command": command,
+            "seed": trainer.seed,
+            "plan": plan,
+            "stages": stages,
+            "judge_accuracy": accuracy,
+            "vae_scaling_factor": parts.scaling_factor,
+            "null_class": len(PICTURE_CLASSES),
+            "weights_dtype": str(dtype).replace("torch.", ""),
+            "weights_bytes": size,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "wall_seconds": round(wall, 1),
+            "torch": torch.__version__,
+        }
+        (tmp / "training.json").write_text(json.dumps(info, indent=2))
     return info

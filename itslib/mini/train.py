@@ -11,7 +11,9 @@ skipped once ``DIR/<stage>/done.json`` exists:
 Everything is drawn from ``--seed``: datasets from ``numpy`` generators seeded by
 (seed, purpose), and each training step from a torch generator seeded by (seed,
 stage, step), so a resumed run is the run that was never interrupted. Losses go to
-``DIR/log.jsonl``; at the end the weights are exported (see :mod:`itslib.mini.store`).
+``DIR/log.jsonl``; at the end the weights are exported to ``DIR/weights`` (or where
+``--weights`` says; the package's own folder only when named; see
+:mod:`itslib.mini.store`).
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from itslib._io import atomic_path
+from itslib._io import atomic_path, check_output_folder, ensure_writable_folder
 from itslib.mini import datasets as ds
 from itslib.mini.models import DOWNSAMPLE, Judge, build_scheduler, build_unet, build_vae
-from itslib.mini.store import DEFAULT_WEIGHTS, export
+from itslib.mini.store import export
 from itslib.mini.world import NULL_CLASS, PICTURE_CLASSES
 
 STAGES = ("autoencoder", "image", "audio", "judges")
@@ -325,39 +327,64 @@ class Trainer:
         return results
 
 
+def check_run(out: str | Path, seed: int, steps_scale: float, threads: int,
+              weights: str | Path | None, export_weights: bool) -> Path | None:
+    """Check a run's settings before anything is written; return the folder the weights
+    will go to (None without export).
+
+    Raises ``ValueError`` naming the parameter (and its ``train-mini`` flag)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed={seed!r} (--seed) must be a whole number >= 0.")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads={threads!r} (--threads) must be a whole number >= 1.")
+    if not (isinstance(steps_scale, int | float) and math.isfinite(steps_scale)
+            and steps_scale > 0):  # fmt: skip
+        raise ValueError(f"steps_scale={steps_scale!r} (--steps-scale) must be a finite "
+                         "number > 0; 1 trains the shipped plan.")  # fmt: skip
+    ensure_writable_folder(out, name="out (--out)")
+    folder = None
+    if export_weights:
+        folder = Path(weights) if weights else Path(out) / "weights"
+        check_output_folder(folder, name="weights (--weights)", overwrite=True)
+    return folder
+
+
+def scaled_plan(plan: Plan, steps_scale: float) -> Plan:
+    """``plan`` with every stage's step count times ``steps_scale``; a scale that leaves a
+    stage without a whole step is refused, naming the smallest that does not."""
+    names = ("ae_steps", "image_steps", "audio_steps", "judge_steps")
+    steps = {name: round(getattr(plan, name) * steps_scale) for name in names}
+    if min(steps.values()) < 1:
+        smallest = 0.5 / min(getattr(plan, name) for name in names)
+        raise ValueError(f"steps_scale={steps_scale} (--steps-scale) leaves a stage without "
+                         f"a step ({steps}); use at least {smallest:.2g}.")  # fmt: skip
+    return replace(plan, **steps)
+
+
 def train(out: str | Path, seed: int = 0, quick: bool = False,
           stages: Sequence[str] | None = None, steps_scale: float = 1.0,
           weights: str | Path | None = None, export_weights: bool = True, threads: int = 1,
           command: str = "") -> dict:  # fmt: skip
     """Train (or resume) the miniature world in ``out`` and export its weights to
-    ``weights`` (default: the shipped folder) once every stage is done. ``threads``: torch
-    CPU threads (1 leaves the second core to the Griffin-Lim worker). Returns the export's
-    summary, or each stage's summary when not exporting."""
+    ``weights`` (default: ``out/weights``; the shipped folder, ``itslib/mini/weights``,
+    only when named) once every stage is done. ``threads``: torch CPU threads (1 leaves
+    the second core to the Griffin-Lim worker). Everything is checked before anything is
+    written (:func:`check_run`). Returns the export's summary (with ``"weights"``, the
+    folder), or each stage's summary when not exporting."""
+    folder = check_run(out, seed, steps_scale, threads, weights, export_weights)
+    plan = scaled_plan(QUICK if quick else Plan(), steps_scale)
     torch.set_num_threads(threads)
     if threads == 1:
         ds.single_thread()
-    plan = QUICK if quick else Plan()
-    if steps_scale != 1.0:
-        steps = ("ae_steps", "image_steps", "audio_steps", "judge_steps")
-        plan = replace(plan, **{k: max(1, round(getattr(plan, k) * steps_scale)) for k in steps})
     trainer = Trainer(Path(out), seed, plan)
     started = trainer.out / "run.json"  # the first start, so wall time spans resumed runs
     if not started.exists():
         started.write_text(json.dumps({"first_start": time.time()}))
     tic = json.loads(started.read_text())["first_start"]
     results = trainer.run(tuple(s for s in STAGES if not stages or s in stages))
-    if export_weights and all(trainer.done(s) for s in STAGES):
-        folder = Path(weights) if weights else DEFAULT_WEIGHTS
-        return export(trainer, folder, command=command, plan=asdict(plan), wall=time.time() - tic)
+    if folder is not None and all(trainer.done(s) for s in STAGES):
+        info = export(trainer, folder, command=command, plan=asdict(plan), wall=time.time() - tic)
+        print(f"[itslib.mini.train] weights exported to {folder}; sample with them: "
+              f"ITSLIB_MINI_WEIGHTS={folder}", file=sys.stderr)  # fmt: skip
+        return info | {"weights": str(folder)}
     return results
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m itslib.mini.train ...``: the same as ``python -m itslib train-mini ...``."""
-    from itslib.cli import main as cli_main  # the CLI imports this module
-
-    return cli_main(["train-mini", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
