@@ -25,14 +25,26 @@ from itslib.audio import AUFFUSION, MelConfig, _as_numpy, picture_to_sound
 def load_picture(
     path: str | os.PathLike, height: int, width: int | None = None, fill: float = 0.0
 ) -> np.ndarray:
-    """Read an image file as a gray picture in [0, 1], shape (height, width).
+    """Read an image file as a gray picture in [0, 1], shape (height, width), as a picture
+    viewer shows it.
 
-    Resize rule: scale to ``height`` rows keeping the aspect ratio; then, if
-    ``width`` is given, centre-crop a wider picture or pad a narrower one on the
-    right with ``fill`` (0: black, silence as a spectrogram; 1: white, which leaves
-    a sound untouched when imprinting).
+    Reading: the EXIF orientation is applied (a phone photo stands upright); 16-bit and
+    32-bit integer pictures keep their depth (a 16-bit PNG reads as its 8-bit twin does,
+    within 1/255); float pictures in [0, 1] are used as they are, others stretched to
+    [0, 1]; colour (RGB, palette, CMYK, ...) becomes luminance (ITU-R 601, Pillow's
+    ``convert("L")``); transparent parts become ``fill``; of an animated file, the first
+    frame is used. What is not obvious is said in one printed line.
+
+    Resize rule: scale to ``height`` rows keeping the aspect ratio; then, if ``width`` is
+    given, centre-crop a wider picture or pad a narrower one on the right with ``fill``
+    (0: black, silence as a spectrogram; 1: white, which leaves a sound untouched when
+    imprinting). A crop that keeps less than half of the picture, or a pad of more than
+    half of the canvas, is said.
+
+    Raises ``FileNotFoundError`` (no such file) or ``ValueError`` (not a picture, too
+    large to open safely, zero size, a bad argument), naming the file or parameter.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     _check_count(height, "height")
     if width is not None:
@@ -41,30 +53,96 @@ def load_picture(
         raise ValueError(f"fill={fill!r} must be in [0, 1] (0: black, 1: white).")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"picture file {str(path)!r} does not exist.")
+    notes: list[str] = []
     try:
         with Image.open(path) as opened:
-            image = opened.convert("L")
+            frames = getattr(opened, "n_frames", 1)
+            if frames > 1:
+                notes.append(f"it has {frames} frames; the first is used")
+            orientation = opened.getexif().get(EXIF_ORIENTATION, 1)
+            upright = ImageOps.exif_transpose(opened)
+            if orientation not in (1, None):
+                notes.append(f"turned upright as its EXIF orientation ({orientation}) says")
+            gray = _gray(upright, fill, notes)
     except Image.DecompressionBombError as err:
         raise ValueError(
             f"picture file {str(path)!r} is too large to open safely: {err} (the limit is "
             f"twice PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS}); shrink the picture "
             "first (a few thousand pixels a side is plenty)."
         ) from err
-    except (UnidentifiedImageError, OSError) as err:
+    except (UnidentifiedImageError, OSError, ValueError) as err:
         raise ValueError(
             f"picture file {str(path)!r} is not an image PIL can read ({err})."
         ) from err
-    if image.width == 0 or image.height == 0:
+    if gray.size == 0:
         raise ValueError(f"picture file {str(path)!r} has zero size.")
-    scaled_width = max(1, round(image.width * height / image.height))
-    image = image.resize((scaled_width, height), Image.Resampling.BICUBIC)
-    picture = np.asarray(image, dtype=np.float32) / 255.0
-    if width is not None:
-        if scaled_width >= width:
-            left = (scaled_width - width) // 2
-            picture = picture[:, left : left + width]
-        else:
-            picture = np.pad(picture, ((0, 0), (0, width - scaled_width)), constant_values=fill)
+    picture = _fit(gray, height, width, fill, notes)
+    if notes:
+        print(f"picture {os.path.basename(path)}: {'; '.join(notes)}.")
+    return picture
+
+
+EXIF_ORIENTATION = 0x0112  # the EXIF tag a camera sets when it held the sensor turned
+INTEGER_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": None}
+
+
+def _gray(image, fill: float, notes: list[str]) -> np.ndarray:
+    """One opened frame as float32 gray in [0, 1] (see :func:`load_picture`)."""
+    if image.mode in INTEGER_MODES or image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        top = INTEGER_MODES.get(image.mode)
+        if image.mode == "I" and values.size and 0 <= values.min() and values.max() <= 65535:
+            top = 65535  # Pillow reads 16-bit gray PNGs and TIFFs as 32-bit "I"
+        if top is not None:
+            return (values / top).astype(np.float32)
+        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+        if image.mode == "F" and 0.0 <= low and high <= 1.0:
+            return values.astype(np.float32)
+        notes.append(f"its values span {low:g} to {high:g}; stretched to [0, 1]")
+        return ((values - low) / max(high - low, 1e-12)).astype(np.float32)
+    if image.mode == "1":
+        image = image.convert("L")
+    has_alpha = "A" in image.mode or "a" in image.mode or "transparency" in image.info
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
+        luma = np.asarray(rgba.convert("L"), dtype=np.float32) / 255.0  # colour, alpha dropped
+        if alpha.min() < 1.0:
+            notes.append(f"its transparent parts read as {fill:g} "
+                         f"({'white' if fill == 1 else 'black' if fill == 0 else 'gray'})")
+        return luma * alpha + fill * (1.0 - alpha)
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("RGB")  # palette, CMYK, YCbCr, ...: Pillow's own conversion
+    return np.asarray(image.convert("L") if image.mode != "L" else image, np.float32) / 255.0
+
+
+def _fit(gray: np.ndarray, height: int, width: int | None, fill: float,
+         notes: list[str]) -> np.ndarray:  # fmt: skip
+    """Scale ``gray`` to ``height`` rows keeping its aspect; centre-crop or right-pad to
+    ``width``. The crop is taken before resizing, so a 10000 x 10 strip never becomes a
+    giant intermediate."""
+    from PIL import Image
+
+    rows, columns = gray.shape
+    scaled = columns * height / rows  # the width after scaling to ``height``
+    box = (0.0, 0.0, float(columns), float(rows))
+    out_width = max(1, round(scaled))
+    if width is not None and scaled > width:
+        kept = width * rows / height  # source columns that fill the canvas
+        left = (columns - kept) / 2
+        box, out_width = (left, 0.0, left + kept, float(rows)), width
+        if kept < columns / 2:
+            notes.append(f"only the middle {100 * kept / columns:.2g}% of its width fits "
+                         f"the {height} x {width} canvas")  # fmt: skip
+    resized = Image.fromarray(gray.astype(np.float32)).resize(  # float32: Pillow's mode "F"
+        (out_width, height), Image.Resampling.BICUBIC, box=box
+    )
+    picture = np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+    if width is not None and out_width < width:
+        if out_width < width / 2:
+            notes.append(f"it fills {100 * out_width / width:.2g}% of the canvas width; "
+                         f"the rest is {fill:g}")  # fmt: skip
+        picture = np.pad(picture, ((0, 0), (0, width - out_width)), constant_values=fill)
     return np.ascontiguousarray(picture)
 
 

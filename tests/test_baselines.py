@@ -281,7 +281,8 @@ def test_imprint_files_needs_no_model(no_models, tmp_path, capsys, seconds, noti
 def test_imprint_files_exact_length_says_nothing_and_saves(no_models, tmp_path, capsys):
     photo, take = write_files(tmp_path, 0.64, rate=16000)
     result = imprint_files(photo, take, frames=64, n_iter=2)
-    assert capsys.readouterr().out == ""
+    said = capsys.readouterr().out  # only that a 300 x 120 photo loses width on a 64-wide canvas
+    assert said == "picture photo.png: only the middle 10% of its width fits the 256 x 64 canvas.\n"
     assert result.spectrogram.shape == (256, 64) and result.waveform.shape == (64 * 160,)
     folder = result.save(tmp_path / "sample_000")
     assert (folder / "audio.wav").is_file() and (folder / "params.json").is_file()
