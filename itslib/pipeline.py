@@ -58,12 +58,11 @@ def make_scheduler(name: str, config: dict[str, Any]):
     """A diffusers scheduler by short name, built from the expert's schedule config.
 
     ``ddim`` (the paper's, eta 0), ``dpm++`` (DPM-Solver++ multistep, 2nd order),
-    ``dpm++sde``, ``euler``, ``pndm``.
+    ``euler``, ``pndm`` (PLMS, SD 1.5's own default).
     """
     from diffusers import (
         DDIMScheduler,
         DPMSolverMultistepScheduler,
-        DPMSolverSDEScheduler,
         EulerDiscreteScheduler,
         PNDMScheduler,
     )
@@ -71,7 +70,6 @@ def make_scheduler(name: str, config: dict[str, Any]):
     classes = {
         "ddim": DDIMScheduler,
         "dpm++": DPMSolverMultistepScheduler,
-        "dpm++sde": DPMSolverSDEScheduler,
         "euler": EulerDiscreteScheduler,
         "pndm": PNDMScheduler,
     }
@@ -166,7 +164,8 @@ class ImagesThatSound:
             return noise, 0, generators[0]
         scheduler = make_scheduler(settings.scheduler, self.image_expert.scheduler_config)
         scheduler.set_timesteps(settings.steps)
-        first = settings.steps - max(1, round(settings.steps * settings.strength))
+        # diffusers' image-to-image rule (int, not round), at least one step
+        first = settings.steps - max(1, int(settings.steps * settings.strength))
         t = scheduler.timesteps[first : first + 1]
         clean = clean.expand(len(generators), -1, -1, -1)
         return scheduler.add_noise(clean, noise.float(), t), first, generators[0]
@@ -256,7 +255,8 @@ class ImagesThatSound:
             with batch_fits(len(ks)):
                 out = sample(
                     terms, scheduler, latents, config.steps, eta=config.eta, first_step=first,
-                    generator=generator, capture=capture, progress=progress,
+                    noised=clean is not None, generator=generator, capture=capture,
+                    progress=progress,
                 )  # fmt: skip
                 # 5.-7. Decode, vocode, pack.
                 results += self.finish(out, config, [config.seed + k for k in ks], start)

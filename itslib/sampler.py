@@ -169,6 +169,7 @@ def sample(
     num_steps: int = 100,
     eta: float = 0.0,
     first_step: int = 0,
+    noised: bool = False,
     generator: torch.Generator | None = None,
     capture: bool = False,
     callback: Callable[[Step], None] | None = None,
@@ -180,13 +181,17 @@ def sample(
         terms: the experts with their prompts, guidance, weights and starts.
         scheduler: a diffusers scheduler (DDIM, DPM-Solver++, ...) whose config
             matches the experts' training schedule.
-        latents: starting noise (B, 4, h, w) (or, with ``first_step`` > 0, a latent
-            already noised to that step's level).
+        latents: the start (B, 4, h, w): pure N(0, I) noise, scaled here by the
+            scheduler's ``init_noise_sigma`` (1 for DDIM, about 14.6 for Euler), as
+            diffusers does; or, with ``noised``, a clean latent already noised to the
+            level of ``timesteps[first_step]`` by ``scheduler.add_noise`` (image-to-image),
+            used as it is.
         num_steps: N, the number of scheduler steps.
         eta: DDIM's stochasticity (0: deterministic); passed only to schedulers
             whose ``step`` accepts it.
         first_step: skip the first steps (image-to-image starts); warm-start
             thresholds still count from step 0 of N.
+        noised: ``latents`` is a noised clean latent, not pure noise (see above).
         capture / callback: record (or hand to ``callback``) a :class:`Step` per step.
         progress: show a tqdm bar.
 
@@ -216,9 +221,11 @@ def sample(
 
     # 2. Prepare the timesteps and the starting latent.
     scheduler.set_timesteps(num_steps, device=device)
+    if first_step and hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(first_step)  # as diffusers' image-to-image pipelines do
     timesteps = scheduler.timesteps
     x = latents.to(device, torch.float32)
-    if first_step == 0:
+    if not noised:
         x = x * scheduler.init_noise_sigma
     calls = {term.name: 0 for term in terms}
     trajectory: list[Step] = []

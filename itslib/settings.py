@@ -16,7 +16,11 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-SCHEDULERS = ("ddim", "dpm++", "dpm++sde", "euler", "pndm")
+# Each works on every path (pure noise, a start picture or sound, batches, 1 step); the
+# stochastic DPM-Solver++ SDE is not offered: it needs torchsde, and its Brownian noise
+# would make a batched sample differ from the one drawn alone.
+SCHEDULERS = ("ddim", "dpm++", "euler", "pndm")
+ETA_SCHEDULERS = ("ddim",)  # those whose step takes DDIM's eta
 VOCODERS = ("hifigan", "griffin-lim")
 
 
@@ -49,7 +53,7 @@ class Settings:
                                 "(default: the world's canvas, 1024 real, 256 mini)")  # fmt: skip
     seed: int = setting(0, "sample k starts from the noise of seed + k", flag=False)
     scheduler: str = setting("ddim", "the diffusers scheduler", choices=SCHEDULERS)
-    eta: float = setting(0.0, "DDIM's stochasticity, >= 0 (0: deterministic)")
+    eta: float = setting(0.0, "DDIM's stochasticity, >= 0 (0: deterministic); DDIM only")
     vocoder: str | None = setting(None, "how the spectrogram becomes sound (default: hifigan "
                                   "when the audio model has one, else griffin-lim)",
                                   choices=VOCODERS)  # fmt: skip
@@ -57,7 +61,10 @@ class Settings:
                                       "(32/1024 of the width; default: on in the real world)",
                                       flag=False)  # fmt: skip
     strength: float = setting(1.0, "with a starting picture or sound (--init-picture, "
-                              "--init-sound): how much noise, in (0, 1]; 1 keeps nothing of it")
+                              "--init-sound): the share of the steps, in (0, 1], that "
+                              "denoise it after it is noised to the first of them, as "
+                              "image-to-image diffusion does; at 1 a faint trace of it "
+                              "stays (DDIM 20 steps starts at t = 951 of 1000)")
     init: str | None = setting(None, "what the sample started from", flag=False)
 
     @classmethod
@@ -100,6 +107,9 @@ class Settings:
             )
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler={self.scheduler!r} is not one of {', '.join(SCHEDULERS)}.")
+        if self.eta != 0 and self.scheduler not in ETA_SCHEDULERS:
+            raise ValueError(f"eta={self.eta} applies to DDIM only; scheduler="
+                             f"{self.scheduler!r} has none: leave eta at 0 or use ddim.")
         if self.vocoder is not None and self.vocoder not in VOCODERS:
             raise ValueError(f"vocoder={self.vocoder!r} is not one of {', '.join(VOCODERS)}.")
         if not (isinstance(self.strength, (int, float)) and 0.0 < self.strength <= 1.0):

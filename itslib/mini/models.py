@@ -33,6 +33,7 @@ SCHEDULER_CONFIG: dict = {
     "set_alpha_to_one": False,
     "steps_offset": 1,
     "trained_betas": None,
+    "skip_prk_steps": True,  # PNDM as SD 1.5 runs it: PLMS only, no Runge-Kutta warm-up
 }
 
 VAE_CONFIG: dict = {
