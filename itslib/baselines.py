@@ -20,7 +20,6 @@ the spectrogram arithmetic of :mod:`itslib.audio` and a vocoder.
 
 from __future__ import annotations
 
-import numbers
 import os
 import time
 from collections.abc import Sequence
@@ -32,16 +31,12 @@ from torch import nn
 from itslib import audio, files
 from itslib._hub import model_id
 from itslib.audio import AUFFUSION, MelConfig
+from itslib.checks import number, whole
 from itslib.experts import Expert
 from itslib.hifigan import HiFiGAN
 from itslib.pipeline import DEFAULT_BATCH, ImagesThatSound, batch_fits, make_scheduler
 from itslib.results import Result
 from itslib.sampler import Term, sample
-
-
-def check_unit(value: float, name: str) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name}={value} must be in [0, 1].")
 
 
 def right_band(width: int) -> int:
@@ -63,7 +58,7 @@ def imprint(spectrogram: np.ndarray, picture: np.ndarray, strength: float = 0.5)
     ``ValueError`` for NaN/infinite values or values outside [0, 1] (e.g. 0-255 pixels,
     which would otherwise carve nothing at all).
     """
-    check_unit(strength, "strength")
+    strength = number(strength, "strength", 0, 1)
     picture = audio.check_picture(picture, "picture")
     spectrogram = audio.check_picture(spectrogram, "spectrogram")
     if picture.ndim == 3:
@@ -152,15 +147,14 @@ def imprint_many(
     with the reader's own picture *and* recording nothing went through a VAE, and the
     whole canvas is kept (``params["crop_right"]`` records what was done).
     """
-    check_unit(strength, "strength")
-    if not isinstance(seeds, Sequence) or not seeds or any(
-        isinstance(s, bool) or not isinstance(s, numbers.Integral) for s in seeds
-    ):
+    strength = number(strength, "strength", 0, 1)
+    if not isinstance(seeds, Sequence) or not seeds:
         raise ValueError(f"seeds={seeds!r} must be a non-empty list of whole numbers.")
-    seeds = [int(s) for s in seeds]
-    batch_size = DEFAULT_BATCH if batch_size is None else batch_size
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be a whole number >= 1.")
+    try:
+        seeds = [whole(s, "seed", low=None) for s in seeds]
+    except ValueError:
+        raise ValueError(f"seeds={seeds!r} must be a non-empty list of whole numbers.") from None
+    batch_size = whole(DEFAULT_BATCH if batch_size is None else batch_size, "batch_size")
     if (picture is None) == (image_prompt is None):
         raise ValueError("give exactly one of image_prompt and picture.")
     if (sound is None) == (audio_prompt is None):
@@ -251,10 +245,8 @@ def imprint_baseline(
     """The imprint baseline for one ``seed``: :func:`imprint_many` with ``seeds=[seed]``
     (``settings``: its keywords and defaults, e.g. ``strength``, ``image_steps``,
     ``audio_steps``, guidance, canvas, vocoder)."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise ValueError(f"seed={seed!r} must be a whole number.")
     return imprint_many(pipeline, image_prompt, audio_prompt, picture, sound,
-                        seeds=[int(seed)], **settings)[0]  # fmt: skip
+                        seeds=[whole(seed, "seed", low=None)], **settings)[0]  # fmt: skip
 
 
 def fit_recording(wav: np.ndarray, samples: int, sample_rate: int) -> np.ndarray:
@@ -324,10 +316,8 @@ def imprint_files(
     Nothing here went through a VAE, so there is no right-edge band and nothing is
     cropped: the result keeps the whole canvas (``params["crop_right"]`` is False).
     """
-    check_unit(strength, "strength")
-    frames = frames if width is None else width
-    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
-        raise ValueError(f"frames={frames!r} must be a whole number >= 1.")
+    strength = number(strength, "strength", 0, 1)
+    frames = whole(frames if width is None else width, "frames")
     if height is not None and height != mel.n_mels:
         raise ValueError(f"height={height}: the spectrogram has {mel.n_mels} mel bins, so the "
                          f"picture is {mel.n_mels} rows high; leave height out.")  # fmt: skip

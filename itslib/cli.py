@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from itslib import evaluate, files, sweep
+from itslib import checks, evaluate, files, sweep
 from itslib._hub import REAL_MODELS
 from itslib._io import atomic_path, ensure_writable_folder
 from itslib.baselines import imprint_files, imprint_many
@@ -36,7 +36,7 @@ from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
 from itslib.rehearsal import export_lines, write_rehearsal
 from itslib.sds import sds_baseline
 from itslib.settings import Settings
-from itslib.worlds import World, load_world
+from itslib.worlds import WORLDS, World, load_world, pick_world
 
 DTYPES = {"auto": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
@@ -102,12 +102,15 @@ def add_settings_flags(p: argparse.ArgumentParser, names: list[str] | None = Non
         if (names is None and not field.metadata["flag"]) or (names and field.name not in names):
             continue
         kind = type(field.default) if field.default is not None else str
-        if field.name in ("height", "width"):
-            kind = int
-        default = f" (default: {field.default!r})" if field.default is not None else ""
+        text = field.metadata["help"]
+        if field.default is not None:
+            text += f" (default: {field.default!r})"
+        if field.name in ("height", "width"):  # the worlds' canvases, as they are declared
+            kind, axis = int, ("height", "width").index(field.name)
+            text = text.split(" (None:")[0] + " (default: the world's canvas: " + ", ".join(
+                f"{w.canvas[axis]} {n}" for n, w in WORLDS.items()) + ")"
         p.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=None,
-                       choices=field.metadata["choices"],
-                       help=field.metadata["help"] + default)  # fmt: skip
+                       choices=field.metadata["choices"], help=text)  # fmt: skip
 
 
 def given_settings(args: argparse.Namespace, names: list[str] | None = None) -> dict[str, Any]:
@@ -121,14 +124,7 @@ def given_settings(args: argparse.Namespace, names: list[str] | None = None) -> 
 
 def check_device(args: argparse.Namespace) -> None:
     """``--device`` and ``--dtype`` that this machine can honour, or a clear error."""
-    try:
-        device = torch.device(args.device) if args.device else None
-    except RuntimeError as err:
-        raise ValueError(f"--device {args.device!r} is not a device: use cpu, cuda or cuda:N.")\
-            from err  # fmt: skip
-    if device is not None and device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {args.device}: this torch sees no CUDA GPU "
-                         "(torch.cuda.is_available() is False); use --device cpu or leave it out.")
+    device = checks.device(args.device, name="--device")
     on_cpu = (device or torch.device(default_device())).type == "cpu"
     if args.dtype == "fp16" and on_cpu:
         raise ValueError("--dtype fp16 runs only on a CUDA GPU here (half precision on the "
@@ -136,13 +132,24 @@ def check_device(args: argparse.Namespace) -> None:
                          "bf16 or auto.")  # fmt: skip
 
 
+def models_flag(args: argparse.Namespace) -> str:
+    """``--models``, where naming a real model means the real world."""
+    if args.models == "auto" and (args.image_model or args.audio_model):
+        return "real"
+    return args.models
+
+
+def world_to_check(args: argparse.Namespace) -> World:
+    """The world the flags choose, not loaded: what its settings must satisfy is known
+    before any model loads (:meth:`World.check`)."""
+    return WORLDS[pick_world(models_flag(args), quiet=True)]
+
+
 def world_from(args: argparse.Namespace) -> World:
     """The world the flags choose, with its pipeline loaded."""
-    models = args.models
-    if models == "auto" and (args.image_model or args.audio_model):
-        models = "real"
-    return load_world(models, image_model=args.image_model, audio_model=args.audio_model,
-                      device=args.device, dtype=DTYPES[args.dtype], offload=args.offload)
+    return load_world(models_flag(args), image_model=args.image_model,
+                      audio_model=args.audio_model, device=args.device,
+                      dtype=DTYPES[args.dtype], offload=args.offload)  # fmt: skip
 
 
 def out_folder(args: argparse.Namespace) -> str:
@@ -197,7 +204,8 @@ def run_generate(args: argparse.Namespace) -> None:
     for given, flag in ((args.init_picture, "--init-picture"), (args.init_sound, "--init-sound")):
         if given and not Path(given).is_file():
             raise FileNotFoundError(f"{flag} {given!r} does not exist.")
-    Settings(args.image_prompt or "", args.audio_prompt or "", init=init, **settings).check()
+    world_to_check(args).check(Settings(args.image_prompt or "", args.audio_prompt or "",
+                                        init=init, **settings))  # fmt: skip
     if args.keep is not None and not 1 <= args.keep <= args.num_samples:
         raise ValueError(f"--keep={args.keep} must be in 1..--num-samples ({args.num_samples}).")
     if args.batch_size is not None and args.batch_size < 1:
@@ -249,6 +257,10 @@ def run_imprint(args: argparse.Namespace) -> None:
         "strength": args.strength, "vocoder": args.vocoder, "height": args.height,
         "width": args.width}.items() if v is not None})  # fmt: skip
     folders = sample_folders(args)
+    if not (args.picture and args.sound):
+        world = world_to_check(args)
+        world.check_prompts(args.image_prompt, args.audio_prompt)
+        Settings(height=args.height).check_canvas(world.canvas)
     if args.picture and args.sound:  # the reader's own files: no diffusion model at all
         result = imprint_files(args.picture, args.sound, seed=args.seed,
                                vocoder_model=args.audio_model, **method.settings)
@@ -284,6 +296,9 @@ def run_sds(args: argparse.Namespace) -> None:
     method = make_method("sds", **settings)
     check_device(args)
     folders = sample_folders(args)
+    unloaded = world_to_check(args)
+    unloaded.check_prompts(args.image_prompt, args.audio_prompt)
+    Settings(height=args.height).check_canvas(unloaded.canvas)
     world = world_from(args)
     image_expert = None
     if args.image_sds == "if":  # the paper's: pixel-space IF stage I on 8 random crops
@@ -328,10 +343,14 @@ def run_sweep(args: argparse.Namespace) -> None:
     if count > 1 and torch.cuda.is_available():
         args.device = args.device or f"cuda:{torch.cuda.current_device()}"
     out = ensure_writable_folder(out_folder(args), name="--out")
-    world = world_from(args)
-    pairs = sweep.load_prompt_pairs(args.prompts, world.examples)
+    unloaded = world_to_check(args)
+    pairs = sweep.load_prompt_pairs(args.prompts, unloaded.examples)
     if args.pairs is not None and args.pairs > len(pairs):
         raise ValueError(f"--pairs={args.pairs} but {args.prompts} has {len(pairs)} pairs.")
+    for image_prompt, audio_prompt in pairs[: args.pairs]:
+        unloaded.check_prompts(image_prompt, audio_prompt)
+    Settings(height=args.height).check_canvas(unloaded.canvas)
+    world = world_from(args)
     jobs = sweep.make_jobs(variants, pairs[: args.pairs],
                            list(range(args.seed, args.seed + args.seeds)))  # fmt: skip
     judges = None if args.judges == "none" else world.load_judges(args.device)
@@ -365,8 +384,19 @@ def run_evaluate(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"--weights {args.weights!r} is not a folder of miniature "
                                 "weights (python -m itslib train-mini --out DIR writes one).")
     tables = list(evaluate.TABLES) if args.table == "all" else [args.table]
-    for table in tables:
-        evaluate.check_variants(table, args.variants)
+    for table in tables:  # every row's settings, checked by its method before any work
+        evaluate.table_jobs(table, [("", "")], 1, args.steps, args.guidance, args.sds_steps,
+                            None, args.variants)  # fmt: skip
+    if args.grid:
+        Settings(steps=args.steps, image_guidance=args.guidance,
+                 audio_guidance=args.guidance).check()  # fmt: skip
+        grid = Path(args.grid)
+        if grid.is_dir() or grid.suffix.lower() != ".png":
+            raise ValueError(f"--grid={args.grid!r} must name a .png file to write.")
+        ensure_writable_folder(grid.parent, name="--grid's folder")
+    else:
+        ensure_writable_folder(args.out, name="--out")
+        ensure_writable_folder(args.work, name="--work")
     index, count, barrier = sweep.distributed_state()
     if count > 1:
         single_thread()  # torch and BLAS: two busy processes on two cores oversubscribe
@@ -543,7 +573,9 @@ def evaluate_parser(commands) -> None:
                    help="a balanced prefix of the 64 class pairs (default: 16 for all, else 64)")
     p.add_argument("--sds-pairs", type=int, help="SDS on only the first N pairs (default: 4 or 8)")
     p.add_argument("--steps", type=int, default=25, help="DDIM steps per sample")
-    p.add_argument("--guidance", type=float, default=7.5, help="both guidance scales")
+    p.add_argument("--guidance", type=float, default=7.5,
+                   help="both guidance scales of the rows that set none (the joint rows keep "
+                   "the paper's 10, the guidance rows their own; see itslib/evaluate.py)")
     p.add_argument("--sds-steps", type=int, default=100, help="SDS optimisation steps")
     p.add_argument("--weights", help="a folder of miniature weights (default: the shipped ones)")
     p.add_argument("--out", default="itslib/mini/results", help="where the tables go")

@@ -20,6 +20,7 @@ import numpy as np
 
 from itslib._io import atomic_path
 from itslib.audio import AUFFUSION, MelConfig, _as_numpy, picture_to_sound
+from itslib.checks import whole
 
 
 def load_picture(
@@ -46,9 +47,9 @@ def load_picture(
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    _check_count(height, "height")
+    whole(height, "height")
     if width is not None:
-        _check_count(width, "width")
+        whole(width, "width")
     if not (isinstance(fill, numbers.Real) and 0.0 <= fill <= 1.0):
         raise ValueError(f"fill={fill!r} must be in [0, 1] (0: black, 1: white).")
     if not os.path.isfile(path):
@@ -156,9 +157,6 @@ def play_picture(path: str | os.PathLike, config: MelConfig = AUFFUSION, width: 
     return picture, picture_to_sound(picture, config)
 
 
-def _check_count(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a whole number >= 1.")
 
 
 def _check_seconds(seconds, sample_rate: int) -> None:
@@ -226,14 +224,20 @@ def load_audio(
     """Read an audio file as mono float32 at ``sample_rate``; optionally cut or
     zero-pad to ``seconds`` (> 0).
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for a file that
-    is not audio, holds no samples, or is truncated (fewer frames than its header says).
+    Raises ``FileNotFoundError`` for a missing file or a folder, and ``ValueError`` for a
+    file that is not audio, holds no samples, or is truncated (fewer frames than its
+    header says).
     """
     import librosa
     import soundfile as sf
 
-    _check_count(sample_rate, "sample_rate")
+    whole(sample_rate, "sample_rate")
     _check_seconds(seconds, sample_rate)
+    if os.path.isdir(path):
+        raise FileNotFoundError(
+            f"sound file {str(path)!r} is a folder, not an audio file; pass the path of a "
+            "WAV, FLAC or OGG file (e.g. a sample folder's audio.wav)."
+        )
     if not os.path.isfile(path):
         raise FileNotFoundError(f"sound file {str(path)!r} does not exist.")
     try:

@@ -21,11 +21,11 @@ world's for SDS (:attr:`itslib.worlds.World.sds`).
 from __future__ import annotations
 
 import inspect
-import math
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from itslib.baselines import imprint_many
+from itslib.checks import number, whole
 from itslib.pipeline import SETTING_KEYWORDS
 from itslib.results import Result
 from itslib.sds import SDSSettings, sds_baseline
@@ -118,18 +118,13 @@ class Imprint(Method):
 
     def check(self) -> None:
         for name in ("steps", "image_steps", "audio_steps", "height", "width"):
-            value = self.settings.get(name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 1):  # fmt: skip
-                raise ValueError(f"{name}={value!r} must be a whole number >= 1.")
-        strength = self.settings.get("strength", 0.5)
-        if not (isinstance(strength, (int, float)) and 0.0 <= strength <= 1.0):
-            raise ValueError(f"strength={strength!r} must be in [0, 1].")
+            if self.settings.get(name) is not None:
+                self.settings[name] = whole(self.settings[name], name)
+        if "strength" in self.settings:
+            self.settings["strength"] = number(self.settings["strength"], "strength", 0, 1)
         for name in ("image_guidance", "audio_guidance"):
-            value = self.settings.get(name)
-            if value is not None and not (isinstance(value, (int, float)) and value >= 0
-                                          and math.isfinite(value)):  # fmt: skip
-                raise ValueError(f"{name}={value!r} must be a finite number >= 0.")
+            if self.settings.get(name) is not None:
+                self.settings[name] = number(self.settings[name], name, low=0)
 
     def run(self, world, image_prompt, audio_prompt, seed=0, progress=False) -> Result:
         return self.run_many(world, image_prompt, audio_prompt, [seed], progress)[0]
@@ -160,8 +155,8 @@ class SDS(Method):
     takes = SDS_SETTINGS | {"vocoder"}
 
     def check(self) -> None:
-        if "steps" in self.settings and not isinstance(self.settings["steps"], int):
-            raise ValueError(f"steps={self.settings['steps']!r} must be a whole number >= 1.")
+        if "steps" in self.settings:
+            self.settings["steps"] = whole(self.settings["steps"], "steps")
         self.resolve_over(SDSSettings()).check()
 
     def resolve(self, world: World, seed: int = 0) -> SDSSettings:

@@ -26,6 +26,7 @@ import torch
 from itslib._hub import REAL_MODELS, ModelUnavailableError, is_local, unavailable_message
 from itslib._hub import model_id as real_model_id
 from itslib.audio import peak_normalize
+from itslib.checks import whole
 from itslib.mini.store import judge_pictures, judge_sounds, load_components
 from itslib.mini.world import NUM_SAMPLES, PICTURE_CLASSES, SAMPLE_RATE, SOUND_CLASSES, check_class
 
@@ -360,6 +361,10 @@ def score_results(
         raise ValueError("results is empty; pass at least one Result to score.")
     prompts: dict[str, list[str]] = {"image_prompt": [], "audio_prompt": []}
     for i, result in enumerate(results):
+        if not all(hasattr(result, name) for name in ("params", "spectrogram", "waveform")):
+            raise ValueError(f"results[{i}] is a {type(result).__name__}, not a Result (what "
+                             "a pipeline or a method returns; for saved sample folders use "
+                             "itslib.sweep.score_folder).")  # fmt: skip
         for key, found in prompts.items():
             value = result.params.get(key)
             if not isinstance(value, str):
@@ -469,9 +474,7 @@ def keep_best(results: Sequence[Any], judges: Judges, keep: int) -> tuple[list[A
     and ``rank`` (0 = best of all); returns the kept results and a Markdown ranking of all.
     """
     results = list(results)
-    if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= len(results):
-        raise ValueError(f"keep={keep!r} must be a whole number in 1..{len(results)} (the "
-                         "number of samples drawn).")  # fmt: skip
+    keep = whole(keep, "keep", 1, len(results), note="at most the number of samples drawn")
     rows = judges.score(results)
     pictures = np.array([row["picture_score"] for row in rows])
     sounds = np.array([row["sound_score"] for row in rows])

@@ -26,6 +26,7 @@ import torch
 
 import itslib
 from itslib import audio
+from itslib.checks import whole
 from itslib.experts import Expert, load_audio_expert, load_image_expert
 from itslib.results import Result
 from itslib.sampler import SampleOutput, image_audio_terms, sample
@@ -116,7 +117,7 @@ class ImagesThatSound:
             config.vocoder = "hifigan" if self.vocoder is not None else "griffin-lim"
         if config.crop_right is None:
             config.crop_right = self.crop_right
-        config.check()
+        config.check().check_canvas((self.audio_expert.mel.n_mels, self.canvas[1]))
         if config.vocoder == "hifigan" and self.vocoder is None:
             raise ValueError("vocoder='hifigan' but this audio expert has none; use 'griffin-lim'.")
         return config
@@ -145,6 +146,40 @@ class ImagesThatSound:
     def latent_shape(self, height: int, width: int) -> tuple[int, int, int, int]:
         factor = 2 ** (len(self.audio_expert.vae.config.block_out_channels) - 1)
         return (1, self.audio_expert.vae.config.latent_channels, height // factor, width // factor)
+
+    def check_init(self, config: Settings, init_picture: Any, init_sound: Any) -> np.ndarray | None:
+        """The start, as a gray (height, width) picture in [0, 1]: ``init_picture`` (H, W)
+        or colour (H, W, C), made gray by channel mean, or ``init_sound`` (samples,) at the
+        audio model's rate as its spectrogram. Raises ``ValueError`` in the canvas's terms,
+        naming the loader that fits a file to it."""
+        mel, (height, width) = self.audio_expert.mel, (config.height, config.width)
+        if init_picture is not None:
+            picture = audio.check_picture(init_picture, "init_picture")
+            picture = picture.mean(axis=2) if picture.ndim == 3 else picture
+            if picture.shape != (height, width):
+                raise ValueError(
+                    f"init_picture is {picture.shape[0]} x {picture.shape[1]} pixels but the "
+                    f"canvas is {height} x {width} (mel bins x frames); load it with "
+                    f"itslib.files.load_picture(path, {height}, {width}), which scales and "
+                    "crops it."
+                )  # fmt: skip
+            return picture
+        if init_sound is not None:
+            wav = audio._as_numpy(init_sound, "init_sound")
+            if wav.ndim != 1:
+                raise ValueError(f"init_sound must be mono, shape (samples,); got {wav.shape} "
+                                 "(itslib.files.load_audio mixes a file down).")  # fmt: skip
+            want = width * mel.hop_length
+            if wav.shape[-1] != want:
+                raise ValueError(
+                    f"init_sound is {wav.shape[-1]} samples ({wav.shape[-1] / mel.sample_rate:.3f}"
+                    f" s at {mel.sample_rate} Hz) but the canvas holds {width} frames = {want} "
+                    f"samples ({mel.seconds(width):.2f} s); load it with itslib.files.load_audio("
+                    f"path, {mel.sample_rate}, seconds={mel.seconds(width):.2f}), which cuts or "
+                    "pads it."
+                )  # fmt: skip
+            return audio.logmel_to_picture(audio.wav_to_logmel(wav, mel), mel)
+        return None
 
     def encode_init(self, settings: Settings, init_picture: np.ndarray) -> torch.Tensor:
         """The reader's picture or spectrogram (H, W) in [0, 1] as a clean latent
@@ -211,27 +246,16 @@ class ImagesThatSound:
         ``result.trajectory``, per sample.
         """
         # 1. Check the inputs, before any model runs.
-        for name, value in (("num_samples", num_samples), ("batch_size", batch_size)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 1):  # fmt: skip
-                raise ValueError(f"{name}={value!r} must be a whole number >= 1.")
-        batch_size = min(num_samples, batch_size or DEFAULT_BATCH)
+        num_samples = whole(num_samples, "num_samples")
+        batch_size = min(num_samples, DEFAULT_BATCH if batch_size is None
+                         else whole(batch_size, "batch_size"))  # fmt: skip
         if init_picture is not None and init_sound is not None:
             raise ValueError("give init_picture or init_sound, not both.")
         given = {k: v for k, v in locals().items() if k in SETTING_KEYWORDS}
-        init, kind = None, None
-        if init_picture is not None:
-            init, kind = audio.check_picture(init_picture, "init_picture"), "picture"
-        elif init_sound is not None:
-            mel = self.audio_expert.mel
-            init, kind = audio.logmel_to_picture(audio.wav_to_logmel(init_sound, mel), mel), "sound"
+        kind = "picture" if init_picture is not None else "sound" if init_sound is not None \
+            else None  # fmt: skip
         config = self.settings(image_prompt, audio_prompt, init=kind, **given)
-        if init is not None and init.shape != (config.height, config.width):
-            raise ValueError(
-                f"the init picture/sound has shape {init.shape} but height x width is "
-                f"{config.height} x {config.width}; resize it (itslib.files.load_picture) "
-                "or cut the sound to width * hop samples."
-            )
+        init = self.check_init(config, init_picture, init_sound)
         # 2. Encode each expert's prompt pair once for all the samples.
         terms = image_audio_terms(
             self.image_expert, self.audio_expert, config.image_prompt, config.audio_prompt,

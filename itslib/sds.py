@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from itslib import audio
 from itslib.baselines import crop_band
+from itslib.checks import number, whole
 from itslib.experts import Expert
 from itslib.pipeline import ImagesThatSound, make_scheduler
 from itslib.results import Result
@@ -160,17 +161,14 @@ class SDSSettings:
     crop_right: bool | None = None  # None: the world's (on in the real world)
 
     def check(self) -> None:
-        if self.steps < 1:
-            raise ValueError(f"steps={self.steps} must be >= 1.")
-        if not 0 <= self.audio_only_steps <= self.steps:
-            raise ValueError(f"audio_only_steps={self.audio_only_steps} must be in [0, steps].")
-        if isinstance(self.canvas_hidden, bool) or not isinstance(self.canvas_hidden, int) \
-                or self.canvas_hidden < 1:
-            raise ValueError(f"canvas_hidden={self.canvas_hidden!r} must be a whole number "
-                             ">= 1 (the canvas network's width; the paper's is 256).")
+        """Raise ``ValueError`` naming the setting and its allowed values."""
+        whole(self.steps, "steps")
+        whole(self.audio_only_steps, "audio_only_steps", 0, self.steps, note="0..steps")
+        whole(self.canvas_hidden, "canvas_hidden", note="the canvas network's width; the "
+              "paper's: 256")  # fmt: skip
+        whole(self.snapshot_every, "snapshot_every", low=0, note="0: none")
         for name in ("image_weight", "audio_weight", "image_guidance", "audio_guidance", "lr"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 0.")
+            number(getattr(self, name), name, low=0)
 
     def with_steps(self, steps: int) -> SDSSettings:
         """These settings over ``steps`` steps, with the audio-only warm start and the

@@ -12,9 +12,10 @@ equal weights, and an audio-only warm start for the first 10% of the steps.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from itslib.checks import number, whole
 
 # Each works on every path (pure noise, a start picture or sound, batches, 1 step); the
 # stochastic DPM-Solver++ SDE is not offered: it needs torchsde, and its Brownian noise
@@ -47,10 +48,10 @@ class Settings:
     image_start: float = setting(0.1, "share of the steps in [0, 1) before the image expert "
                                  "joins (the warm start)")  # fmt: skip
     audio_start: float = setting(0.0, "share of the steps in [0, 1) before the audio expert joins")
-    height: int | None = setting(None, "pixels = mel bins, a positive multiple of 8 (default: "
-                                 "the world's canvas, 256 real, 64 mini)")  # fmt: skip
-    width: int | None = setting(None, "pixels = frames (100 a second), a positive multiple of 8 "
-                                "(default: the world's canvas, 1024 real, 256 mini)")  # fmt: skip
+    height: int | None = setting(None, "pixels = mel bins, fixed by the world's audio model "
+                                 "(None: its canvas height)")  # fmt: skip
+    width: int | None = setting(None, "pixels = frames (the sound's length), a positive "
+                                "multiple of 8 (None: the world's canvas width)")  # fmt: skip
     seed: int = setting(0, "sample k starts from the noise of seed + k", flag=False)
     scheduler: str = setting("ddim", "the diffusers scheduler", choices=SCHEDULERS)
     eta: float = setting(0.0, "DDIM's stochasticity, >= 0 (0: deterministic); DDIM only")
@@ -74,32 +75,27 @@ class Settings:
 
     def check(self) -> Settings:
         """Raise ``ValueError`` naming the parameter and its allowed values; ``None``
-        fields (left to the world) are not checked. Returns ``self``."""
+        fields (left to the world) are not checked. Numbers become plain ``int`` and
+        ``float`` (numpy's pass). Returns ``self``."""
         for name in ("image_prompt", "audio_prompt", "negative_image_prompt",
                      "negative_audio_prompt"):  # fmt: skip
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name}={getattr(self, name)!r} must be a string.")
-        for name in ("steps", "seed", "height", "width"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ValueError(f"{name}={value!r} must be a whole number.")
+        self.steps = whole(self.steps, "steps")
+        self.seed = whole(self.seed, "seed", low=None)
         for name in ("height", "width"):
             value = getattr(self, name)
-            if value is not None and (value <= 0 or value % 8):
-                raise ValueError(f"{name}={value} must be a positive multiple of 8 (the VAE "
-                                 f"downsamples by 8); try {max(8, round(value / 8) * 8)}.")
-        if self.steps < 1:
-            raise ValueError(f"steps={self.steps} must be >= 1.")
+            if value is not None:
+                value = whole(value, name, low=None)
+                if value <= 0 or value % 8:
+                    raise ValueError(f"{name}={value} must be a positive multiple of 8 (the "
+                                     f"VAE downsamples by 8); try {max(8, round(value / 8) * 8)}.")
+                setattr(self, name, value)
         for name in ("image_guidance", "audio_guidance", "eta"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name}={value!r} must be a finite number >= 0.")
-        if not (isinstance(self.audio_weight, (int, float)) and 0.0 <= self.audio_weight <= 1.0):
-            raise ValueError(f"audio_weight={self.audio_weight!r} must be in [0, 1].")
+            setattr(self, name, number(getattr(self, name), name, low=0))
+        self.audio_weight = number(self.audio_weight, "audio_weight", 0, 1)
         for name in ("image_start", "audio_start"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
-                raise ValueError(f"{name}={value!r} must be in [0, 1).")
+            setattr(self, name, number(getattr(self, name), name, 0, 1, high_open=True))
         if min(round(self.image_start * self.steps), round(self.audio_start * self.steps)) > 0:
             raise ValueError(
                 "no expert is active at step 0: set image_start=0 or audio_start=0 "
@@ -112,12 +108,21 @@ class Settings:
                              f"{self.scheduler!r} has none: leave eta at 0 or use ddim.")
         if self.vocoder is not None and self.vocoder not in VOCODERS:
             raise ValueError(f"vocoder={self.vocoder!r} is not one of {', '.join(VOCODERS)}.")
-        if not (isinstance(self.strength, (int, float)) and 0.0 < self.strength <= 1.0):
-            raise ValueError(f"strength={self.strength!r} must be in (0, 1].")
+        self.strength = number(self.strength, "strength", 0, 1, low_open=True)
         if self.strength != 1.0 and self.init is None:
             raise ValueError(f"strength={self.strength} needs a starting picture or sound "
                              "(init_picture / init_sound, --init-picture / --init-sound); "
                              "without one, leave strength out.")  # fmt: skip
+        return self
+
+    def check_canvas(self, canvas: tuple[int, int]) -> Settings:
+        """``height`` must be the audio model's mel bins (``canvas[0]``): a spectrogram's
+        rows are its mel bands, and the vocoder reads exactly that many. The width (frames,
+        the length of the sound) is free. Returns ``self``."""
+        if self.height is not None and self.height != canvas[0]:
+            raise ValueError(f"height={self.height} must be {canvas[0]}, this world's mel bins "
+                             f"(a spectrogram's rows); leave it out, or change the width "
+                             f"(frames; default {canvas[1]}) for a longer or shorter sound.")
         return self
 
 

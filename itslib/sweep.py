@@ -136,6 +136,9 @@ class Variant:
     settings: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
     label: str = ""
 
+    def __post_init__(self) -> None:
+        make_method(self.method, **self.settings)  # a value its method rejects: an error now
+
     @property
     def name(self) -> str:
         if self.label:
@@ -204,8 +207,7 @@ def make_variants(methods: Sequence[str], settings_grid: Sequence[dict[str, Any]
     for method in methods:
         for settings in settings_grid or [{}]:
             mine = {k: v for k, v in settings.items() if k in METHODS[method].takes}
-            make_method(method, **mine)  # checks the names now, before any work
-            variant = Variant(method, mine)
+            variant = Variant(method, mine)  # checked now, before any work
             if variant not in variants:
                 variants.append(variant)
     return variants

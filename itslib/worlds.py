@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from itslib import checks
 from itslib._hub import ModelUnavailableError
 from itslib._hub import model_id as real_model
 from itslib.hifigan import HiFiGAN
@@ -32,6 +33,7 @@ from itslib.mini.experts import mini_pipeline
 from itslib.mini.world import HEIGHT, PICTURE_CLASSES, SOUND_CLASSES, WIDTH
 from itslib.pipeline import ImagesThatSound
 from itslib.sds import SDSSettings
+from itslib.settings import Settings
 
 CHOICES = ("auto", "real", "mini")
 
@@ -67,6 +69,24 @@ class World:
     sds: SDSSettings
     book_sds: SDSSettings
     pipeline: ImagesThatSound | None = field(default=None, repr=False)
+
+    def check(self, settings: Settings) -> Settings:
+        """All that can be known of ``settings`` before a model loads: its own rules
+        (:meth:`Settings.check`), this world's canvas height (its mel bins) and, where
+        prompts are class names, the prompts. Raises ``ValueError``; returns ``settings``."""
+        settings.check().check_canvas(self.canvas)
+        self.check_prompts(settings.image_prompt, settings.audio_prompt)
+        return settings
+
+    def check_prompts(self, image_prompt: str | None, audio_prompt: str | None) -> None:
+        """Where prompts must be class names (:attr:`closed_prompts`), each given one is."""
+        if not self.closed_prompts:
+            return
+        for name, prompt, allowed in (("image_prompt", image_prompt, self.image_prompts),
+                                      ("audio_prompt", audio_prompt, self.audio_prompts)):
+            if prompt and prompt.strip() not in allowed:
+                raise ValueError(f"{name}={prompt!r} is not one of the {self.name} world's "
+                                 f"classes: {', '.join(allowed)}.")  # fmt: skip
 
     def load_pipeline(self, **options: Any) -> ImagesThatSound:
         raise NotImplementedError
@@ -215,6 +235,7 @@ def load_world(models: str = "auto", quiet: bool = False, **options: Any) -> Wor
     (offline, not logged in), it says so and falls back to the miniature world on the CPU
     (or ``device``) in ``dtype`` (fp16, which needs CUDA, becomes fp32 there, said).
     """
+    checks.device(options.get("device"))
     name = pick_world(models, quiet)
     world = replace(WORLDS[name])
     try:

@@ -41,18 +41,18 @@ def error_of(argv: list[str], capsys) -> str:
         (["generate", "--strength", "0.5"], "strength=0.5 needs a starting picture or sound"),
         (["generate", "--image-guidance", "inf"], "image_guidance=inf must be a finite number"),
         (["generate", "--audio-weight", "nan"], "audio_weight=nan must be in [0, 1]"),
-        (["generate", "--steps", "0"], "steps=0 must be >= 1"),
+        (["generate", "--steps", "0"], "steps=0 must be a whole number >= 1"),
         (["generate", "--image-start", "0.2", "--audio-start", "0.3"], "no expert is active"),
         (["generate", "--image-prompt", "waves"], "give both --image-prompt and --audio-prompt"),
         (["generate", "--dtype", "fp16", "--device", "cpu"], "--dtype fp16 runs only on a CUDA"),
-        (["generate", "--device", "gpu"], "--device 'gpu' is not a device"),
+        (["generate", "--device", "gpu"], "--device='gpu' is not a device"),
         (["generate", "--init-picture", "nowhere.png"], "--init-picture 'nowhere.png' does not"),
         (["imprint", "--image-prompt", "a", "--picture", "p.png", "--audio-prompt", "b"],
          "give one of --image-prompt and --picture, not both"),
         (["imprint", "--image-prompt", "a", "--audio-prompt", "b", "--strength", "2"],
          "strength=2.0 must be in [0, 1]"),
         (["sds", "--image-prompt", "a", "--audio-prompt", "b", "--steps", "0"],
-         "steps=0 must be >= 1"),
+         "steps=0 must be a whole number >= 1"),
         (["sweep", "--set", "stepz=5"], "--set stepz: no chosen method takes it"),
         (["sweep", "--set", "steps=five"], "steps='five' must be a whole number"),
         (["sweep", "--seeds", "0"], "--seeds=0 must be >= 1"),
@@ -62,21 +62,47 @@ def error_of(argv: list[str], capsys) -> str:
         (["evaluate", "--pairs", "99"], "--pairs=99 must be in 1..64"),
         (["evaluate", "--table", "table1", "--variants", "nosuch"], "variants ['nosuch'] are not"),
         (["evaluate", "--weights", "/nowhere"], "--weights '/nowhere' is not a folder"),
+        # what the world can take, known before its models load
+        (["generate", "--models", "mini", "--height", "64"],
+         "height=64 must be 128, this world's mel bins"),
+        (["imprint", "--models", "mini", "--height", "256", "--image-prompt", "waves",
+          "--audio-prompt", "siren"], "height=256 must be 128"),
+        (["imprint", "--models", "mini", "--image-prompt", "a castle", "--audio-prompt", "siren"],
+         "image_prompt='a castle' is not one of the mini world's classes"),
+        (["sds", "--models", "mini", "--image-prompt", "waves", "--audio-prompt", "a dog"],
+         "audio_prompt='a dog' is not one of the mini world's classes"),
+        (["sweep", "--models", "mini", "--prompts", "paper-quantitative"],
+         "image_prompt='a painting of castles, grayscale' is not one of the mini world's"),
+        (["generate", "--scheduler", "euler", "--eta", "0.7"], "eta=0.7 applies to DDIM only"),
+        # evaluate: every row's settings, and where it writes
+        (["evaluate", "--guidance", "nan"], "image_guidance=nan must be a finite number >= 0"),
+        (["evaluate", "--guidance", "-1"], "image_guidance=-1.0 must be a finite number >= 0"),
+        (["evaluate", "--table", "table1", "--variants", "image-only", "--guidance", "-1"],
+         "image_guidance=-1.0 must be a finite number >= 0"),
+        (["evaluate", "--grid", "g.png", "--steps", "0"], "--steps=0 must be >= 1"),
+        (["evaluate", "--out", "taken.txt"], "--out='taken.txt' is a file"),
+        (["evaluate", "--grid", "grid"], "--grid='grid' must name a .png file"),
+        (["evaluate", "--grid", "taken.txt/g.png"], "--grid's folder="),
+        (["rehearse", ""], "folder='' names no folder"),
     ],
 )
 def test_bad_flags_are_named_before_any_model_loads(argv, message, no_models, tmp_path,
                                                     monkeypatch, capsys):  # fmt: skip
     monkeypatch.chdir(tmp_path)
-    if "--out" not in argv and argv[0] not in ("evaluate",):
+    (tmp_path / "taken.txt").write_text("the reader's")
+    if "--out" not in argv and argv[0] not in ("evaluate", "rehearse"):
         argv = [*argv, "--out", str(tmp_path / "out")]
-    assert message in error_of(argv, capsys)
-    assert not (tmp_path / "out").exists()  # nothing left behind
+    err = error_of(argv, capsys)
+    assert message in err, err
+    # nothing left behind, nothing of the reader's touched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.txt"]
+    assert (tmp_path / "taken.txt").read_text() == "the reader's"
 
 
 def test_cuda_asked_for_on_a_machine_without_one(no_models, monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     err = error_of(["generate", "--device", "cuda", "--out", str(tmp_path / "o")], capsys)
-    assert "--device cuda: this torch sees no CUDA GPU" in err
+    assert "--device='cuda': this torch sees no CUDA GPU" in err
 
 
 def test_prompt_files_that_are_not_prompt_sets(no_models, tmp_path, capsys, monkeypatch):
@@ -91,12 +117,27 @@ def test_prompt_files_that_are_not_prompt_sets(no_models, tmp_path, capsys, monk
         assert message in err and path.name in err
 
 
-def test_an_error_after_the_models_load_leaves_no_empty_folder(tmp_path, capsys, monkeypatch):
+def test_a_prompt_the_world_cannot_take_is_refused_before_its_models_load(
+        no_models, tmp_path, capsys, monkeypatch):  # fmt: skip
     monkeypatch.setenv("ITSLIB_WORLD", "mini")
     out = tmp_path / "never"
     err = error_of(["generate", "--image-prompt", "a castle", "--audio-prompt", "siren",
                     "--steps", "2", "--out", str(out)], capsys)  # fmt: skip
-    assert "not one of this miniature model's classes" in err
+    assert "image_prompt='a castle' is not one of the mini world's classes: circles" in err
+    assert not out.exists()
+
+
+def test_an_error_after_the_models_load_leaves_no_empty_folder(tmp_path, capsys, monkeypatch):
+    from itslib.pipeline import ImagesThatSound
+
+    def fails(*args, **kwargs):
+        raise ValueError("something only sampling finds")
+
+    monkeypatch.setenv("ITSLIB_WORLD", "mini")
+    monkeypatch.setattr(ImagesThatSound, "__call__", fails)
+    out = tmp_path / "never"
+    err = error_of(["generate", "--steps", "2", "--out", str(out)], capsys)
+    assert "something only sampling finds" in err
     assert not out.exists()
 
 

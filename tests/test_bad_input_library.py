@@ -1,6 +1,7 @@
 """A new user's bad inputs to the library: each gives a clear error or a sensible,
 documented behaviour, never a silently wrong answer or a raw traceback."""
 
+import json
 import math
 import os
 import stat
@@ -309,3 +310,60 @@ def test_writers_create_the_folders_they_write_into(tmp_path):
     files.write_wav(tmp_path / "x" / "y" / "a.wav", tone(0.1))
     assert (tmp_path / "x" / "y" / "a.wav").is_file()
     assert sorted(p.name for p in (tmp_path / "x" / "y").iterdir()) == ["a.wav"]
+
+
+# --- what a Python user passes -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mini():
+    from itslib.mini.experts import mini_pipeline
+
+    return mini_pipeline()
+
+
+def test_numpy_numbers_are_numbers_and_params_stay_plain_json(mini):
+    """A seed from np.arange is a seed; params.json records plain ints and floats."""
+    (result,) = mini("circles", "siren", seed=np.int64(3), steps=np.int64(2),
+                     num_samples=np.int64(1), batch_size=np.int32(1),
+                     audio_weight=np.float32(0.5), progress=False)  # fmt: skip
+    params = result.params
+    assert (params["seed"], params["steps"], params["audio_weight"]) == (3, 2, 0.5)
+    assert type(params["seed"]) is int and type(params["audio_weight"]) is float
+    json.dumps(params)  # plain JSON, no numpy scalars
+    with pytest.raises(ValueError, match="steps=2.5 must be a whole number >= 1"):
+        mini("circles", "siren", steps=np.float64(2.5), progress=False)
+
+
+def test_a_start_in_the_wrong_shape_is_named_in_the_canvas_terms(mini):
+    colour = np.random.default_rng(0).random((128, 512, 3)).astype(np.float32)
+    (result,) = mini("circles", "siren", steps=2, init_picture=colour, strength=0.5,
+                     progress=False)  # fmt: skip  -- colour is made gray, as imprint does
+    assert result.params["init"] == "picture"
+    with pytest.raises(ValueError, match=r"init_picture is 64 x 512 pixels but the canvas is "
+                       r"128 x 512.*load_picture\(path, 128, 512\)"):  # fmt: skip
+        mini("circles", "siren", steps=2, init_picture=colour[:64], progress=False)
+    with pytest.raises(ValueError, match=r"init_sound is 100 samples \(0.006 s at 16000 Hz\) "
+                       r"but the canvas holds 512 frames = 40960 samples \(2.56 s\).*"
+                       r"load_audio\(path, 16000, seconds=2.56\)"):  # fmt: skip
+        mini("circles", "siren", steps=2, init_sound=np.zeros(100, np.float32), progress=False)
+    with pytest.raises(ValueError, match=r"init_sound must be mono"):
+        mini("circles", "siren", steps=2, init_sound=np.zeros((2, 40960)), progress=False)
+
+
+def test_a_cuda_device_without_cuda_is_named(monkeypatch):
+    from itslib.worlds import load_world
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device='cuda': this torch sees no CUDA GPU"):
+        load_world("mini", device="cuda")
+    with pytest.raises(ValueError, match="device='gpu' is not a device"):
+        load_world("mini", device="gpu")
+
+
+def test_judges_name_what_is_not_a_result():
+    from itslib.metrics import Judges, MiniJudge
+
+    judge = MiniJudge.shipped()
+    with pytest.raises(ValueError, match=r"results\[0\] is a str, not a Result"):
+        Judges(judge, judge).score(["not a result"])

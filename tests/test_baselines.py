@@ -394,7 +394,7 @@ def test_crop_arithmetic_matches_the_joint_method():
 
 
 def test_sds_bad_settings(pipeline):
-    with pytest.raises(ValueError, match="audio_only_steps=9"):
+    with pytest.raises(ValueError, match="audio_only_steps=9 must be a whole number in 0..4"):
         sds_baseline(pipeline, "a", "b", SDSSettings(steps=4, audio_only_steps=9), progress=False)
     for width in (0, 2.5, True):
         with pytest.raises(ValueError, match=f"canvas_hidden={width!r} must be a whole number"):

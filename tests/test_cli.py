@@ -60,7 +60,7 @@ def test_existing_sample_is_never_overwritten_silently(tiny_repos, tmp_path, cap
         (["--audio-weight", "2"], "audio_weight=2.0 must be in [0, 1]"),
         (["--image-start", "0.5", "--audio-start", "0.5"], "no expert is active at step 0"),
         (["--audio-guidance", "-3"], "audio_guidance=-3.0 must be a finite number >= 0"),
-        (["--steps", "0"], "steps=0 must be >= 1"),
+        (["--steps", "0"], "steps=0 must be a whole number >= 1"),
     ],
 )
 def test_bad_input_fails_before_any_work(tiny_repos, tmp_path, capsys, extra, message):

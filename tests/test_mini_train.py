@@ -78,11 +78,11 @@ def test_missing_weights_name_the_train_command(tmp_path):
 
 
 @pytest.mark.parametrize("flags, message", [  # message: a regular expression
-    (["--seed", "-1"], "seed=-1 \\(--seed\\) must be a whole number >= 0"),
-    (["--threads", "0"], "threads=0 \\(--threads\\) must be a whole number >= 1"),
-    (["--steps-scale", "0"], "steps_scale=0.0 \\(--steps-scale\\) must be a finite number > 0"),
-    (["--steps-scale", "-1"], "steps_scale=-1.0 \\(--steps-scale\\) must be a finite number > 0"),
-    (["--steps-scale", "nan"], "steps_scale=nan \\(--steps-scale\\) must be a finite number > 0"),
+    (["--seed", "-1"], "seed=-1 must be a whole number >= 0 \\(--seed\\)"),
+    (["--threads", "0"], "threads=0 must be a whole number >= 1 \\(--threads\\)"),
+    (["--steps-scale", "0"], "steps_scale=0.0 must be a finite number > 0 \\(--steps-scale"),
+    (["--steps-scale", "-1"], "steps_scale=-1.0 must be a finite number > 0 \\(--steps-scale"),
+    (["--steps-scale", "nan"], "steps_scale=nan must be a finite number > 0 \\(--steps-scale"),
     (["--steps-scale", "1e-6"], "leaves a stage without a step"),
     (["--weights", "FILE"], "weights \\(--weights\\)='.*FILE' is a file"),
 ])  # fmt: skip

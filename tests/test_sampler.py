@@ -190,7 +190,7 @@ def test_start_from_a_picture_or_a_recording(experts):
         ({"audio_weight": -0.1}, "audio_weight"),
         ({"image_start": 1.0}, r"image_start=1.0 must be in \[0, 1\)"),
         ({"image_start": 0.2, "audio_start": 0.1}, "no expert is active at step 0"),
-        ({"steps": 0}, "steps=0 must be >= 1"),
+        ({"steps": 0}, "steps=0 must be a whole number >= 1"),
         ({"image_guidance": -1}, "image_guidance=-1 must be a finite number >= 0"),
         ({"scheduler": "magic"}, "scheduler='magic'"),
         ({"vocoder": "tape"}, "vocoder='tape'"),

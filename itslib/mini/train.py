@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from itslib._io import atomic_path, check_output_folder, ensure_writable_folder
+from itslib.checks import number, whole
 from itslib.mini import datasets as ds
 from itslib.mini.models import DOWNSAMPLE, Judge, build_scheduler, build_unet, build_vae
 from itslib.mini.store import export
@@ -333,14 +334,9 @@ def check_run(out: str | Path, seed: int, steps_scale: float, threads: int,
     will go to (None without export).
 
     Raises ``ValueError`` naming the parameter (and its ``train-mini`` flag)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed={seed!r} (--seed) must be a whole number >= 0.")
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads={threads!r} (--threads) must be a whole number >= 1.")
-    if not (isinstance(steps_scale, int | float) and math.isfinite(steps_scale)
-            and steps_scale > 0):  # fmt: skip
-        raise ValueError(f"steps_scale={steps_scale!r} (--steps-scale) must be a finite "
-                         "number > 0; 1 trains the shipped plan.")  # fmt: skip
+    whole(seed, "seed", low=0, note="--seed")
+    whole(threads, "threads", note="--threads")
+    number(steps_scale, "steps_scale", low=0, low_open=True, note="--steps-scale; 1: the plan")
     ensure_writable_folder(out, name="out (--out)")
     folder = None
     if export_weights:

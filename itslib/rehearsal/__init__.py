@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 
 from itslib._hub import REAL_MODELS
+from itslib._io import ensure_writable_folder
 from itslib.rehearsal.deepfloyd import write_if_stage_1, write_if_stage_2
 from itslib.rehearsal.diffusion import write_auffusion, write_stable_diffusion, write_vocoder
 from itslib.rehearsal.judges import write_clap, write_clip
@@ -46,7 +47,7 @@ def write_rehearsal(root: str | Path) -> dict[str, str]:
     """Write a tiny random copy of every real model under ``root``, each in a folder named
     as its hub id (``root/stable-diffusion-v1-5/stable-diffusion-v1-5``, ...); return the
     environment (variable -> value) that points the real world at them."""
-    root = Path(root).expanduser().resolve()
+    root = ensure_writable_folder(root, name="folder").expanduser().resolve()
     env = {"ITSLIB_WORLD": "real"}
     for seed, (role, write) in enumerate(WRITERS.items()):
         model = REAL_MODELS[role]
