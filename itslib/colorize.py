@@ -40,7 +40,11 @@ import torch.nn.functional as F
 
 from itslib._hub import (
     REAL_MODELS,
+    DamagedModelError,
     ModelUnavailableError,
+    check_finite_weights,
+    check_layout,
+    check_weight_files,
     from_pretrained_prefer_fp16,
     is_local,
     unavailable_message,
@@ -53,6 +57,9 @@ STAGE_1_MODEL = REAL_MODELS["if_stage1"].hub_id
 STAGE_2_MODEL = REAL_MODELS["if_stage2"].hub_id
 PROMPT_TEMPLATE = "a colorful photo of {}"
 MIN_MULTIPLE = 32  # stage I runs at H/4 and its UNet halves the size 3 times: 4 * 8
+# The subfolders each stage's pipeline reads (stage II reuses stage I's prompt embeddings).
+STAGE_1_PARTS = ("unet", "text_encoder", "tokenizer", "scheduler")
+STAGE_2_PARTS = ("unet", "scheduler", "image_noising_scheduler")
 _GRAY_WORDS = r"(grayscale|greyscale|black and white|black-and-white|monochrome)"
 _STYLE_PREFIX = (
     r"^(a|an)\s+(painting|lithograph|drawing|sketch|photo|etching|woodcut|illustration)\s+of\s+"
@@ -129,7 +136,9 @@ def load_colorizer(
     fp16 on CUDA, fp32 elsewhere; ``offload`` (default: on with CUDA) keeps the
     models in CPU memory between uses. Safety checker, feature extractor and
     watermarker are not loaded. Raises :class:`ModelUnavailableError` telling the
-    reader to accept the licence and log in when the weights cannot be had.
+    reader to accept the licence and log in when the weights cannot be had, naming the
+    missing subfolders of a local folder, or (:class:`itslib._hub.DamagedModelError`)
+    naming a damaged weights file.
     """
     from diffusers import IFPipeline, IFSuperResolutionPipeline
 
@@ -141,15 +150,25 @@ def load_colorizer(
     skip = dict(safety_checker=None, feature_extractor=None, watermarker=None,
                 requires_safety_checker=False, dtype=dtype)  # fmt: skip
     pipes = []
-    for cls, model_id, extra in (
-        (IFPipeline, str(stage1_model), {}),
-        (IFSuperResolutionPipeline, str(stage2_model), dict(text_encoder=None, tokenizer=None)),
-    ):
+    stages = (
+        (IFPipeline, stage1_model, {}, "if_stage1", STAGE_1_PARTS),
+        (IFSuperResolutionPipeline, stage2_model, dict(text_encoder=None, tokenizer=None),
+         "if_stage2", STAGE_2_PARTS),
+    )  # fmt: skip
+    for _, model_id, _, role, parts in stages:
+        check_layout(model_id, parts, role)
+    for cls, model_id, extra, _, parts in stages:
+        weighted = [part for part in ("unet", "text_encoder") if part in parts]
         try:
             if is_local(model_id) and not os.path.isdir(os.path.expanduser(model_id)):
                 raise OSError("no such folder")
-            pipe = from_pretrained_prefer_fp16(cls, model_id, skip | extra, dtype == torch.float16)
+            pipe = from_pretrained_prefer_fp16(
+                cls, model_id, skip | extra, dtype == torch.float16, weighted
+            )
+        except DamagedModelError:
+            raise
         except Exception as err:  # the hub raises many kinds; all mean "not available"
+            check_weight_files(model_id, weighted, err)
             reason = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
             if "sentencepiece" in str(err).lower():
                 reason += " (IF's T5 tokenizer needs `pip install sentencepiece protobuf`)"
@@ -159,12 +178,15 @@ def load_colorizer(
             pipe.enable_model_cpu_offload(device=device)
         else:
             pipe.to(device)
+        for part in weighted:
+            check_finite_weights(getattr(pipe, part), model_id, part)
         pipes.append(pipe)
     return Colorizer(pipes[0], pipes[1], device, dtype, (str(stage1_model), str(stage2_model)))
 
 
-def check_spectrogram(spectrogram: Any, multiple: int = MIN_MULTIPLE) -> np.ndarray:
-    """Validate a spectrogram picture (H, W) in [0, 1]; return it as float32."""
+def check_spectrogram(spectrogram: Any) -> np.ndarray:
+    """Validate a spectrogram picture (H, W) in [0, 1] of any non-zero size; return it as
+    float32."""
     array = np.asarray(
         spectrogram.detach().cpu() if torch.is_tensor(spectrogram) else spectrogram,
         dtype=np.float32,
@@ -175,13 +197,8 @@ def check_spectrogram(spectrogram: Any, multiple: int = MIN_MULTIPLE) -> np.ndar
             "pass the spectrogram itself, not a colour or batched picture."
         )
     height, width = array.shape
-    if height == 0 or width == 0 or height % multiple or width % multiple:
-        raise ValueError(
-            f"spectrogram size {height} x {width} does not fit DeepFloyd IF: height and width "
-            f"must be non-zero multiples of {multiple} (stage I works at H/4 x W/4); crop or "
-            f"pad it, e.g. to {max(multiple, height // multiple * multiple)} x "
-            f"{max(multiple, width // multiple * multiple)}."
-        )
+    if height == 0 or width == 0:
+        raise ValueError(f"spectrogram size {height} x {width} is empty; pass a picture.")
     if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
         raise ValueError("spectrogram values must be finite and within [0, 1].")
     return array
@@ -294,7 +311,10 @@ def colorize(
     """Colorize a spectrogram picture so that its grayscale is unchanged.
 
     Args:
-        spectrogram: (H, W) in [0, 1], H and W multiples of 32 (e.g. 256 x 1024).
+        spectrogram: (H, W) in [0, 1], any size (e.g. 256 x 1024, or 256 x 496: a
+            ``--width 512`` sample after its right-band crop); sizes that are not
+            multiples of ``colorizer.multiple`` (32 for IF-M) are edge-padded to one and
+            the result cropped back.
         prompt: the image prompt; the IF prompt is ``color_prompt(prompt, template)``
             ("a colorful photo of castles"); ``template=None`` uses ``prompt`` as is.
         steps: stage I denoising steps (the schedule is divided into this many).
@@ -321,7 +341,8 @@ def colorize(
     spectrogram = check_spectrogram(spectrogram)
     colorizer = colorizer or load_colorizer()
     rows, cols = spectrogram.shape
-    # Models that halve the size more often than IF-M need larger multiples: pad, crop after.
+    # IF needs multiples of colorizer.multiple (stage I works at H/4 x W/4 and halves that
+    # 3 times): pad with the edge, crop back after.
     pad = ((0, -rows % colorizer.multiple), (0, -cols % colorizer.multiple))
     spectrogram = np.pad(spectrogram, pad, mode="edge")
     device, height, width = colorizer.device, *spectrogram.shape

@@ -23,7 +23,11 @@ import torch
 from torch import nn
 
 from itslib._hub import (
+    DamagedModelError,
     ModelUnavailableError,
+    check_finite_weights,
+    check_layout,
+    check_weight_files,
     from_pretrained_prefer_fp16,
     is_local,
     unavailable_message,
@@ -32,6 +36,30 @@ from itslib._hub import model_id as real_model_id
 from itslib.audio import AUFFUSION, MelConfig
 from itslib.colorize import gated_message
 from itslib.hifigan import HiFiGAN
+
+# The subfolders each loader reads from a repository (a local folder must hold them).
+SD_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+IF_PARTS = ("unet", "text_encoder", "tokenizer", "scheduler")
+
+
+class NonFiniteOutputError(ValueError):
+    """A model computed NaN or infinite values from finite inputs (e.g. an fp16 overflow)."""
+
+
+def precision_advice(dtype: torch.dtype) -> str:
+    """What to try when a model in ``dtype`` computes NaN or infinite values."""
+    if dtype == torch.float16:
+        return ("fp16 overflows easily: load it in float32 (dtype=torch.float32, --dtype fp32), "
+                "or in bfloat16 on GPUs that have it (Ampere or newer: dtype=torch.bfloat16, "
+                "--dtype bf16)")  # fmt: skip
+    if dtype == torch.bfloat16:
+        return "load it in float32 (dtype=torch.float32, --dtype fp32)"
+    return ("in float32 an overflow is unlikely: its weights may be damaged (load them again "
+            "from a fresh copy)")  # fmt: skip
+
+
+def _finite(tensor: torch.Tensor) -> bool:
+    return bool(torch.isfinite(tensor).all())
 
 
 @dataclass
@@ -160,7 +188,30 @@ class Expert:
             kwargs["encoder_hidden_states"] = kwargs["encoder_hidden_states"].to(self.dtype)
         out = self.unet(x, t, **kwargs).sample[:, : x.shape[1]]  # IF adds variance channels
         noise_uncond, noise_cond = out.chunk(2)
-        return noise_uncond + guidance * (noise_cond - noise_uncond)
+        estimate = noise_uncond + guidance * (noise_cond - noise_uncond)
+        if not _finite(estimate):  # one check per call; the causes only on failure
+            self._explain_non_finite("noise estimate", {"x_t": x, **kwargs})
+        return estimate
+
+    def _explain_non_finite(self, what: str, inputs: dict[str, torch.Tensor]) -> None:
+        """Raise for a NaN or infinite ``what``: ``ValueError`` naming the input when one of
+        ``inputs`` was already non-finite, else :class:`NonFiniteOutputError` naming this
+        model (or its prompt encoder), its precision and what to try."""
+        model = f"the {self.name} expert ({self.model_id or 'no model id'}, {self.dtype})"
+        for name, tensor in inputs.items():
+            if not (torch.is_tensor(tensor) and tensor.is_floating_point()) or _finite(tensor):
+                continue
+            if name == "encoder_hidden_states":
+                raise NonFiniteOutputError(
+                    f"the prompt encoder of {model} computed NaN or infinite values; "
+                    f"{precision_advice(self.dtype)}."
+                )
+            raise ValueError(f"{model} was given NaN or infinite values in {name}; clean the "
+                             "input first.")  # fmt: skip
+        raise NonFiniteOutputError(
+            f"{model} computed NaN or infinite values in its {what} from finite inputs; "
+            f"{precision_advice(self.dtype)}."
+        )
 
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
@@ -168,6 +219,8 @@ class Expert:
         scale = self.vae.config.scaling_factor
         with self.resident(self.vae) as vae:
             pictures = vae.decode(latents.to(self.device, vae.dtype) / scale).sample
+            if not _finite(pictures):  # before the clamp, which would hide inf
+                self._explain_non_finite("decoded pictures (its VAE)", {"latents": latents})
         return (pictures.float() / 2 + 0.5).clamp(0, 1).cpu()
 
     @torch.inference_mode()
@@ -180,6 +233,8 @@ class Expert:
             pictures = pictures.mean(dim=1, keepdim=True).expand(-1, channels, -1, -1)
         with self.resident(self.vae) as vae:
             latents = vae.encode(pictures.to(self.device, vae.dtype) * 2 - 1).latent_dist.mean
+        if not _finite(latents):
+            self._explain_non_finite("encoded latents (its VAE)", {"pictures": pictures})
         return latents.float() * self.vae.config.scaling_factor
 
 
@@ -205,8 +260,10 @@ def load_stable_diffusion_expert(
     Reads ``unet/``, ``vae/``, ``text_encoder/``, ``tokenizer/`` and ``scheduler/``
     from a hub id or a local folder laid out like one (the safety checker is never
     loaded). Raises :class:`ModelUnavailableError` naming the model and the fix when
-    the weights cannot be had. ``offload``: keep the text encoder and VAE on the CPU
-    between uses (see :attr:`Expert.offload_to`).
+    the weights cannot be had or a local folder lacks one of those subfolders, and
+    :class:`itslib._hub.DamagedModelError` naming the file when a weights file is damaged
+    (truncated, bad header, NaN weights). ``offload``: keep the text encoder and VAE on
+    the CPU between uses (see :attr:`Expert.offload_to`).
     """
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
@@ -216,6 +273,7 @@ def load_stable_diffusion_expert(
     model_id = str(model_id)
     if is_local(model_id) and not os.path.isdir(os.path.expanduser(model_id)):
         raise ModelUnavailableError(unavailable_message(model_id, "no such folder"))
+    check_layout(model_id, SD_PARTS, name)
     try:
         scheduler_config = dict(DDIMScheduler.load_config(model_id, subfolder="scheduler"))
         tokenizer = CLIPTokenizer.from_pretrained(model_id, subfolder="tokenizer")
@@ -224,14 +282,18 @@ def load_stable_diffusion_expert(
         )
         vae = AutoencoderKL.from_pretrained(model_id, subfolder="vae", dtype=dtype)
         unet = UNet2DConditionModel.from_pretrained(model_id, subfolder="unet", dtype=dtype)
-    except (OSError, ValueError) as err:
+    except Exception as err:  # transformers raises SafetensorError too
+        check_weight_files(model_id, ("text_encoder", "vae", "unet"), err)
+        if not isinstance(err, (OSError, ValueError)):
+            raise
         raise ModelUnavailableError(
             unavailable_message(model_id, f"{type(err).__name__}: {str(err).splitlines()[0]}")
         ) from err
     offload_to = "cpu" if offload and torch.device(device).type != "cpu" else None
-    for module in (text_encoder, vae, unet):
+    for part, module in (("text_encoder", text_encoder), ("vae", vae), ("unet", unet)):
         module.eval().requires_grad_(False)
         module.to(offload_to if offload_to and module is not unet else device)
+        check_finite_weights(module, model_id, part)
     return Expert(
         name=name,
         unet=unet,
@@ -263,14 +325,17 @@ def load_audio_expert(
     offload: bool = False,
 ) -> Expert:
     """The audio expert: Auffusion, with its HiFi-GAN from the repository's ``vocoder/``
-    (in ``expert.extras["vocoder"]``, fp32 unless on CUDA). ``None``: ``ITSLIB_AUDIO_MODEL``
-    if set, else the hub's Auffusion."""
-    model_id = model_id or real_model_id("audio")
+    (in ``expert.extras["vocoder"]``, fp32 unless on CUDA), which must fit the expert's
+    spectrogram (``expert.mel``: mel bins, hop, sampling rate). ``None``:
+    ``ITSLIB_AUDIO_MODEL`` if set, else the hub's Auffusion."""
+    model_id = str(model_id or real_model_id("audio"))
+    check_layout(model_id, SD_PARTS + (("vocoder",) if vocoder else ()), "audio")
     expert = load_stable_diffusion_expert(model_id, "audio", device, dtype, offload)
     if vocoder:
         expert.extras["vocoder"] = HiFiGAN.from_pretrained(
-            model_id, subfolder="vocoder", device=expert.device, dtype=expert.dtype
-        )
+            model_id, subfolder="vocoder", device=expert.device, dtype=expert.dtype,
+            mel=expert.mel,
+        )  # fmt: skip
     return expert
 
 
@@ -289,6 +354,7 @@ def load_if_expert(
     device = device or default_device()
     dtype = dtype or default_dtype(device)
     model_id = str(model_id or real_model_id("if_stage1"))
+    check_layout(model_id, IF_PARTS, "if_stage1")
     try:
         if is_local(model_id) and not os.path.isdir(os.path.expanduser(model_id)):
             raise OSError("no such folder")
@@ -296,12 +362,18 @@ def load_if_expert(
         tokenizer = AutoTokenizer.from_pretrained(model_id, subfolder="tokenizer")
         fp16 = dtype == torch.float16  # the fp16 files: T5-XXL is ~9.5 GB instead of ~19 GB
         text_encoder = from_pretrained_prefer_fp16(
-            T5EncoderModel, model_id, dict(subfolder="text_encoder", dtype=dtype), fp16
-        )
+            T5EncoderModel, model_id, dict(subfolder="text_encoder", dtype=dtype), fp16,
+            ("text_encoder",),
+        )  # fmt: skip
         unet = from_pretrained_prefer_fp16(
-            UNet2DConditionModel, model_id, dict(subfolder="unet", dtype=dtype), fp16
+            UNet2DConditionModel, model_id, dict(subfolder="unet", dtype=dtype), fp16, ("unet",)
         )
-    except (OSError, ValueError, ImportError) as err:
+    except DamagedModelError:
+        raise
+    except Exception as err:  # transformers raises SafetensorError too
+        check_weight_files(model_id, ("text_encoder", "unet"), err)
+        if not isinstance(err, (OSError, ValueError, ImportError)):
+            raise
         reason = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
         raise ModelUnavailableError(gated_message(model_id, reason)) from err
     # On a GPU the T5 encoder waits in CPU memory and visits the GPU only to encode the
@@ -309,6 +381,8 @@ def load_if_expert(
     offload_to = "cpu" if torch.device(device).type != "cpu" else None
     text_encoder.eval().requires_grad_(False).to(offload_to or device)
     unet.eval().requires_grad_(False).to(device)
+    check_finite_weights(text_encoder, model_id, "text_encoder")
+    check_finite_weights(unet, model_id, "unet")
     return Expert(name="image", unet=unet, vae=None,
                   prompt_encoder=T5PromptEncoder(tokenizer, text_encoder),
                   scheduler_config=scheduler_config, model_id=model_id,

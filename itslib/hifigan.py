@@ -7,7 +7,9 @@ convolutions are saved under weight normalisation (``weight_g``, ``weight_v`` an
 weight, which is the same as removing weight norm after loading.
 
 Shapes: log-mel (batch, n_mels, frames) in, waveform (batch, frames * hop) out,
-values in [-1, 1].
+values in [-1, 1]. A vocoder plays only the spectrograms it was trained on: its mel
+count, its upsampling (the hop) and its sampling rate must be the spectrogram's, which
+``from_pretrained(..., mel=config)`` checks.
 """
 
 from __future__ import annotations
@@ -15,12 +17,22 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from itslib._hub import resolve_file
+from itslib._hub import (
+    DamagedModelError,
+    check_finite_weights,
+    damaged_message,
+    resolve_file,
+    weights_problem,
+)
+
+if TYPE_CHECKING:  # itslib.audio imports this module
+    from itslib.audio import MelConfig
 
 LRELU_SLOPE = 0.1
 
@@ -31,6 +43,7 @@ class HiFiGANConfig:
 
     The defaults are only an example of a 160x (10 ms at 16 kHz) generator;
     :meth:`HiFiGAN.from_pretrained` always reads the shape from ``config.json``.
+    ``sampling_rate`` (Hz) is optional there: ``None`` when the file does not say.
     """
 
     num_mels: int = 256
@@ -40,15 +53,18 @@ class HiFiGANConfig:
     resblock: str = "1"
     resblock_kernel_sizes: tuple[int, ...] = (3, 7, 11)
     resblock_dilation_sizes: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
+    sampling_rate: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> HiFiGANConfig:
         known = {f.name for f in fields(cls)}
-        missing = known - data.keys()
+        missing = known - data.keys() - {"sampling_rate"}
         if missing:
             raise ValueError(f"vocoder config.json lacks the keys {sorted(missing)}.")
-        kwargs = {k: data[k] for k in known}
+        kwargs = {k: data[k] for k in known if k in data}
         kwargs["resblock"] = str(kwargs["resblock"])
+        if kwargs.get("sampling_rate") is not None:
+            kwargs["sampling_rate"] = int(kwargs["sampling_rate"])
         for key in ("upsample_rates", "upsample_kernel_sizes", "resblock_kernel_sizes"):
             kwargs[key] = tuple(int(v) for v in kwargs[key])
         kwargs["resblock_dilation_sizes"] = tuple(
@@ -63,6 +79,31 @@ class HiFiGANConfig:
         for rate in self.upsample_rates:
             hop *= rate
         return hop
+
+    def check_mel(self, mel: MelConfig, where: str = "the vocoder") -> None:
+        """Refuse a spectrogram this generator cannot play: a different mel count, hop
+        (its upsampling) or sampling rate. Raises ``ValueError`` naming both values."""
+        problems = []
+        if self.num_mels != mel.n_mels:
+            problems.append(f"it takes num_mels={self.num_mels} mel bins but the spectrogram "
+                            f"has n_mels={mel.n_mels}")  # fmt: skip
+        if self.hop_length != mel.hop_length:
+            frames = 1024
+            problems.append(
+                f"its upsampling is {self.hop_length} samples a frame (the product of "
+                f"upsample_rates {list(self.upsample_rates)}) but the spectrogram's hop_length "
+                f"is {mel.hop_length}, so {mel.seconds(frames):.2f} s of canvas ({frames} "
+                f"frames) would play as {frames * self.hop_length / mel.sample_rate:.2f} s"
+            )
+        if self.sampling_rate is not None and self.sampling_rate != mel.sample_rate:
+            problems.append(f"its sampling_rate is {self.sampling_rate} Hz but the "
+                            f"spectrogram's sample_rate is {mel.sample_rate} Hz")  # fmt: skip
+        if problems:
+            raise ValueError(
+                f"{where} does not fit the spectrogram: {'; '.join(problems)}. Use the vocoder "
+                "made for this spectrogram (the audio model's own vocoder/ folder), or a "
+                "MelConfig that matches the vocoder."
+            )
 
 
 def _same_padding(kernel: int, dilation: int = 1) -> int:
@@ -112,6 +153,7 @@ class HiFiGAN(nn.Module):
         if config.resblock not in ("1", "2"):
             raise ValueError(f"resblock={config.resblock!r} must be '1' or '2'.")
         self.config = config
+        self.name_or_path = ""  # where from_pretrained found it, for messages
         channels = config.upsample_initial_channel
         self.conv_pre = nn.Conv1d(config.num_mels, channels, 7, padding=3)
         self.ups = nn.ModuleList()
@@ -154,7 +196,18 @@ class HiFiGAN(nn.Module):
             blocks = self.resblocks[i * per_stage : (i + 1) * per_stage]
             x = sum(block(x) for block in blocks) / per_stage
         x = self.conv_post(F.leaky_relu(x))
-        return torch.tanh(x)[:, 0]
+        wav = torch.tanh(x)[:, 0]
+        if not torch.isfinite(wav).all():
+            if not torch.isfinite(logmel).all():
+                raise ValueError("logmel contains NaN or infinite values; clean the input first.")
+            raise ValueError(
+                f"the vocoder {self.name_or_path or 'HiFiGAN'} (in {x.dtype}) produced NaN "
+                "values from a finite log-mel: "
+                + ("fp16 overflows easily, load it in torch.float32 (or torch.bfloat16 on "
+                   "GPUs that have it)." if x.dtype == torch.float16 else
+                   "its weights may be damaged (load it again from a fresh copy).")
+            )  # fmt: skip
+        return wav
 
     def checkpoint_keys(self) -> set[str]:
         """The keys a hub checkpoint must hold: weight_g, weight_v and bias per conv."""
@@ -196,24 +249,38 @@ class HiFiGAN(nn.Module):
         subfolder: str = "vocoder",
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        mel: MelConfig | None = None,
     ) -> HiFiGAN:
         """Load Auffusion's vocoder from a hub id or a local folder.
 
         Reads ``{subfolder}/config.json`` and ``{subfolder}/vocoder.pt`` (with
         ``torch.load(weights_only=True)``), checks the keys strictly, removes weight
         norm, and returns the generator in eval mode on ``device``/``dtype``.
+        ``mel``: the spectrogram it will play; a vocoder that does not fit it (mel count,
+        hop, sampling rate) is refused with ``ValueError`` (``None``: not checked). A
+        damaged ``vocoder.pt`` (or NaN weights) raises
+        :class:`itslib._hub.DamagedModelError` naming the file.
         """
+        where = f"{id_or_folder}/{subfolder}" if subfolder else str(id_or_folder)
         with open(resolve_file(id_or_folder, "config.json", subfolder)) as f:
             config = HiFiGANConfig.from_dict(json.load(f))
-        checkpoint = torch.load(
-            resolve_file(id_or_folder, "vocoder.pt", subfolder),
-            map_location="cpu",
-            weights_only=True,
-        )
+        if mel is not None:
+            config.check_mel(mel, f"the vocoder {where} (its config.json)")
+        path = resolve_file(id_or_folder, "vocoder.pt", subfolder)
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # torch raises many kinds for a bad file
+            problem = weights_problem(path)
+            if problem:
+                raise DamagedModelError(damaged_message(id_or_folder, path, problem)) from err
+            raise
         if not isinstance(checkpoint, dict) or "generator" not in checkpoint:
             raise ValueError(
                 f"{id_or_folder}/{subfolder}/vocoder.pt must be a dict with the key 'generator'."
             )
         model = cls(config)
+        model.name_or_path = where
         model.load_weight_norm_state_dict(checkpoint["generator"])
-        return model.eval().requires_grad_(False).to(device=device, dtype=dtype)
+        model = model.eval().requires_grad_(False).to(device=device, dtype=dtype)
+        check_finite_weights(model, id_or_folder, subfolder)
+        return model

@@ -1,12 +1,13 @@
 """Factorized-diffusion colorization on tiny random DeepFloyd IF models (offline, CPU)."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
-from itslib._hub import ModelUnavailableError
+from itslib._hub import DamagedModelError, ModelUnavailableError
 from itslib._io import write_png
 from itslib.colorize import (
     color_prompt,
@@ -190,8 +191,7 @@ def test_other_settings_checked(colorizer, settings, name):
     "picture, words",
     [
         (np.zeros((32, 64, 3)), "2-D"),
-        (np.zeros((30, 64)), "30 x 64.*multiples of 32"),
-        (np.zeros((32, 48)), "32 x 48.*multiples of 32"),
+        (np.zeros((0, 64)), "0 x 64 is empty"),
         (np.full((32, 64), 1.5), r"\[0, 1\]"),
         (np.full((32, 64), np.nan), "finite"),
     ],
@@ -199,6 +199,17 @@ def test_other_settings_checked(colorizer, settings, name):
 def test_bad_spectrograms(colorizer, picture, words):
     with pytest.raises(ValueError, match=words):
         colorize(picture, "castles", colorizer=colorizer)
+
+
+def test_the_projects_own_sizes_are_padded_and_cropped_back(colorizer):
+    """A --width 512 sample is 496 wide after the right-band crop (32/1024 of the width):
+    not a multiple of 32, yet it colorizes at its own size, grayscale kept."""
+    gray = spectrogram(seed=7, shape=(256, 496))
+    out = colorize(gray, "castles", colorizer=colorizer, **FAST)
+    assert out.shape == (256, 496, 3)
+    assert np.abs(out.mean(axis=2) - gray).max() <= 1 / 255
+    odd = spectrogram(seed=8, shape=(30, 40))  # any size: padded to 32 x 64 and back
+    assert colorize(odd, "castles", colorizer=colorizer, **FAST).shape == (30, 40, 3)
 
 
 def make_sample(folder, seconds=0.4):
@@ -254,6 +265,23 @@ def test_gated_model_offline_says_licence_and_login():
 def test_missing_local_folder(tiny_if, tmp_path):
     with pytest.raises(ModelUnavailableError, match="no such folder"):
         load_colorizer(tiny_if[0], tmp_path / "nowhere", device="cpu")
+
+
+def test_local_folders_lacking_parts_are_named(tiny_if, tmp_path, monkeypatch):
+    stage2 = shutil.copytree(tiny_if[1], tmp_path / "IF-II-M")
+    shutil.rmtree(stage2 / "image_noising_scheduler")
+    monkeypatch.setenv("ITSLIB_IF_STAGE2", str(stage2))
+    with pytest.raises(ModelUnavailableError, match="lacks image_noising_scheduler/") as info:
+        load_colorizer(tiny_if[0], device="cpu")
+    assert "ITSLIB_IF_STAGE2" in str(info.value) and "licence" not in str(info.value)
+
+
+def test_a_damaged_unet_file_is_named_not_called_gated(tiny_if, tmp_path):
+    stage2 = shutil.copytree(tiny_if[1], tmp_path / "IF-II-M")
+    weights = stage2 / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(DamagedModelError, match="diffusion_pytorch_model.safetensors is dam"):
+        load_colorizer(tiny_if[0], stage2, device="cpu")
 
 
 def test_cli_colorize_writes_color_png(tiny_if, tmp_path, capsys):
