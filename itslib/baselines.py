@@ -249,19 +249,6 @@ def imprint_baseline(
                         seeds=[whole(seed, "seed", low=None)], **settings)[0]  # fmt: skip
 
 
-def fit_recording(wav: np.ndarray, samples: int, sample_rate: int) -> np.ndarray:
-    """``wav`` cut or padded with silence to ``samples``, saying so in one printed line."""
-    have, want = wav.size / sample_rate, samples / sample_rate
-    length = f"{have:.1f}" if abs(have - want) >= 0.05 else f"{have:.3f}"  # 10.2 vs 10.24
-    if wav.size > samples:
-        print(f"the recording is {length} s: imprint uses its first {want:.2f} s.")
-        return wav[:samples]
-    if wav.size < samples:
-        print(f"the recording is {length} s: imprint pads it with silence to {want:.2f} s.")
-        return np.pad(wav, (0, samples - wav.size))
-    return wav
-
-
 def vocoder_name(vocoder: nn.Module | None) -> str:
     """How :func:`itslib.audio.vocode` plays a log-mel with ``vocoder``, for ``params``."""
     if vocoder is None:
@@ -277,7 +264,8 @@ def file_vocoder(vocoder: nn.Module | str | None, model: str | os.PathLike | Non
     if vocoder is None or vocoder == "griffin-lim":
         return None
     if vocoder == "hifigan":
-        return HiFiGAN.from_pretrained(str(model or model_id("audio")), subfolder="vocoder")
+        return HiFiGAN.from_pretrained(str(model or model_id("audio")), subfolder="vocoder",
+                                       mel=AUFFUSION)  # fmt: skip
     if isinstance(vocoder, nn.Module):
         return vocoder
     raise ValueError(f"vocoder={vocoder!r} must be None, 'griffin-lim', 'hifigan' or a module.")
@@ -303,8 +291,9 @@ def imprint_files(
     10.24 s at 100 frames a second). The picture is scaled to 256 rows keeping its
     aspect ratio, then centre-cropped to ``frames`` columns or padded with white (which
     carves nothing) (:func:`itslib.files.load_picture`). The recording is resampled to
-    16 kHz and cut or padded with silence to the canvas, with a one-line printed notice
-    when it is. The carved spectrogram is played by ``vocoder``: a module (e.g.
+    16 kHz and cut or padded with silence to the canvas (:func:`itslib.files.load_audio`
+    says what it did, and when the recording is silent). The carved spectrogram is
+    played by ``vocoder``: a module (e.g.
     :class:`itslib.hifigan.HiFiGAN`), ``"hifigan"`` to load Auffusion's HiFi-GAN alone
     from ``vocoder_model`` (its ``vocoder/`` folder; the default Auffusion id), or
     ``None`` / ``"griffin-lim"`` for Griffin-Lim (``n_iter`` iterations, phases from
@@ -323,10 +312,8 @@ def imprint_files(
                          f"picture is {mel.n_mels} rows high; leave height out.")  # fmt: skip
     start = time.perf_counter()
     picture = files.load_picture(picture_path, mel.n_mels, frames, fill=1.0)
-    wav = files.load_audio(sound_path, mel.sample_rate)
-    recording_seconds = wav.size / mel.sample_rate
+    wav = files.load_audio(sound_path, mel.sample_rate, seconds=mel.seconds(frames))  # said
     vocoder = file_vocoder(vocoder, vocoder_model)
-    wav = fit_recording(wav, frames * mel.hop_length, mel.sample_rate)
     spectrogram = audio.logmel_to_picture(audio.wav_to_logmel(wav, mel), mel)
     carved = imprint(spectrogram, picture, strength)
     logmel = audio.picture_to_logmel(carved, mel)
@@ -338,7 +325,7 @@ def imprint_files(
         "vocoder": vocoder_name(vocoder),
         "griffin_lim_iterations": n_iter if vocoder is None else None,
         "world": None, "own_picture": True, "own_sound": True,
-        "recording_seconds": round(recording_seconds, 3),
+        "recording_seconds": round(files.audio_seconds(sound_path), 3),
         "canvas_seconds": mel.seconds(frames), "mel": mel.to_dict(),
         "seconds": round(time.perf_counter() - start, 3),
     }  # fmt: skip

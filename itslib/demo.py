@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from itslib import audio, files
 from itslib._io import check_output_folder, staged_folder, write_png
+
+DEMO_FRAMES = 1024  # Auffusion's canvas: the longest sound the demo draws
 
 
 def example_sound(seconds: float = 4.0, sample_rate: int = 16000) -> np.ndarray:
@@ -48,18 +49,16 @@ def run_demo(
     Every input is read and checked before anything is written. The files are written
     into a temporary folder beside ``out`` that then replaces ``out`` whole, so no
     stale or partial files remain; an existing non-empty ``out`` is refused unless
-    ``overwrite``. A silent sound gives a blank spectrogram and a silent ``audio.wav``
-    (with a warning).
+    ``overwrite``. A sound longer than Auffusion's canvas (1024 frames, 10.24 s) is cut
+    to it; that, resampling, mixing down and a silent sound (a blank spectrogram, a
+    silent ``audio.wav``) are said by :func:`itslib.files.load_audio`.
     """
     config = audio.AUFFUSION
     folder = check_output_folder(out, name="out", overwrite=overwrite, allow_empty=True)
-    wav = files.load_audio(sound, config.sample_rate) if sound is not None else example_sound()
+    canvas = config.seconds(DEMO_FRAMES)
+    wav = example_sound() if sound is None else files.load_audio(sound, config.sample_rate,
+                                                                 at_most=canvas)  # fmt: skip
     gray = None if picture is None else files.load_picture(picture, height=config.n_mels)
-    if float(np.abs(wav).max()) <= audio.SILENCE:
-        warnings.warn(
-            f"sound {str(sound)!r} is silent: its spectrogram is blank and audio.wav is silent.",
-            stacklevel=2,
-        )
     spectrogram = audio.logmel_to_picture(audio.wav_to_logmel(wav, config), config)
     arrays = {
         "spectrogram": ("spectrogram.png", spectrogram),

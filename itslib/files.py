@@ -19,8 +19,8 @@ import struct
 import numpy as np
 
 from itslib._io import atomic_path
-from itslib.audio import AUFFUSION, MelConfig, _as_numpy, picture_to_sound
-from itslib.checks import whole
+from itslib.audio import AUFFUSION, SILENCE, MelConfig, _as_numpy, picture_to_sound
+from itslib.checks import number, whole
 
 
 def load_picture(
@@ -159,22 +159,14 @@ def play_picture(path: str | os.PathLike, config: MelConfig = AUFFUSION, width: 
 
 
 
-def _check_seconds(seconds, sample_rate: int) -> None:
-    """``seconds`` must be None (the whole file) or a finite number > 0."""
+def _check_seconds(seconds, sample_rate: int, name: str = "seconds") -> None:
+    """``seconds`` must be None (the whole file) or a finite number > 0, at least a sample."""
     if seconds is None:
         return
-    if (
-        isinstance(seconds, bool)
-        or not isinstance(seconds, numbers.Real)
-        or not math.isfinite(seconds)
-        or seconds <= 0
-    ):
-        raise ValueError(
-            f"seconds={seconds!r} must be a finite number > 0 (the length to cut or pad "
-            "to), or None to keep the whole file."
-        )
+    number(seconds, name, low=0, low_open=True, note="the length to cut (or pad) to; None "
+           "keeps the whole file")  # fmt: skip
     if round(seconds * sample_rate) < 1:
-        raise ValueError(f"seconds={seconds!r} is shorter than one sample at {sample_rate} Hz.")
+        raise ValueError(f"{name}={seconds!r} is shorter than one sample at {sample_rate} Hz.")
 
 
 def _wav_shortfall(path: str | os.PathLike) -> tuple[float, float] | None:
@@ -219,10 +211,18 @@ def _logged_shortfall(log: str, present: float) -> tuple[float, float] | None:
 
 
 def load_audio(
-    path: str | os.PathLike, sample_rate: int = AUFFUSION.sample_rate, seconds: float | None = None
+    path: str | os.PathLike,
+    sample_rate: int = AUFFUSION.sample_rate,
+    seconds: float | None = None,
+    at_most: float | None = None,
 ) -> np.ndarray:
-    """Read an audio file as mono float32 at ``sample_rate``; optionally cut or
-    zero-pad to ``seconds`` (> 0).
+    """Read an audio file as mono float32 (samples,) at ``sample_rate`` Hz.
+
+    ``seconds`` (> 0): cut to that length or pad with silence to it (a canvas's length);
+    ``at_most`` (> 0): cut a longer recording to that length, keep a shorter one as it is.
+    Only what is kept is read and resampled, so a 10-minute file cut to a 10.24 s canvas
+    costs what 10.24 s cost. What is lost or added on the way (channels mixed down, the
+    rate changed, a cut, a pad) and a silent recording are said in one printed line.
 
     Raises ``FileNotFoundError`` for a missing file or a folder, and ``ValueError`` for a
     file that is not audio, holds no samples, or is truncated (fewer frames than its
@@ -233,6 +233,7 @@ def load_audio(
 
     whole(sample_rate, "sample_rate")
     _check_seconds(seconds, sample_rate)
+    _check_seconds(at_most, sample_rate, name="at_most")
     if os.path.isdir(path):
         raise FileNotFoundError(
             f"sound file {str(path)!r} is a folder, not an audio file; pass the path of a "
@@ -240,17 +241,19 @@ def load_audio(
         )
     if not os.path.isfile(path):
         raise FileNotFoundError(f"sound file {str(path)!r} does not exist.")
+    limit = seconds if seconds is not None else at_most
     try:
         with sf.SoundFile(str(path)) as f:
-            rate, declared, log = f.samplerate, f.frames, f.extra_info
-            wav = f.read(dtype="float32", always_2d=True)
+            rate, declared, log, channels = f.samplerate, f.frames, f.extra_info, f.channels
+            wanted = declared if limit is None else min(declared, math.ceil(limit * rate) + 1)
+            wav = f.read(frames=wanted, dtype="float32", always_2d=True)
     except Exception as err:  # soundfile raises its own error type for unknown formats
         raise ValueError(
             f"sound file {str(path)!r} is not an audio file soundfile can read (WAV, FLAC, "
             f"OGG), or it is damaged ({str(err).strip()})."
         ) from err
     shortfall = _wav_shortfall(path) or _logged_shortfall(log, wav.shape[0] / rate)
-    if shortfall is None and wav.shape[0] < declared:
+    if shortfall is None and wav.shape[0] < wanted:
         shortfall = declared / rate, wav.shape[0] / rate
     if shortfall is not None:
         raise ValueError(
@@ -258,15 +261,34 @@ def load_audio(
             f"it holds only {shortfall[1]:.2f} s (an interrupted download or copy?); "
             "use a complete copy of the file."
         )
-    wav = wav.mean(axis=1)
-    if wav.size == 0:
+    if wav.shape[0] == 0:
         raise ValueError(f"sound file {str(path)!r} holds no samples.")
+    notes = [f"mixed down from {channels} channels"] if channels > 1 else []
+    wav = wav.mean(axis=1)
     if rate != sample_rate:
+        notes.append(f"resampled from {rate} Hz to {sample_rate} Hz")
         wav = librosa.resample(wav, orig_sr=rate, target_sr=sample_rate)
+    length = declared / rate
+    if limit is not None and length > limit + 0.5 / sample_rate:
+        notes.append(f"cut to its first {limit:g} s of {length:.2f} s")
+        wav = wav[: round(limit * sample_rate)]
+    if seconds is not None and wav.size < round(seconds * sample_rate):
+        notes.append(f"{length:.2f} s padded with silence to {seconds:g} s")
+        wav = np.pad(wav, (0, round(seconds * sample_rate) - wav.size))
     if seconds is not None:
-        n = round(seconds * sample_rate)
-        wav = np.pad(wav[:n], (0, max(0, n - wav.size)))
+        wav = wav[: round(seconds * sample_rate)]  # resampling may round a sample over
+    if float(np.abs(wav).max(initial=0.0)) <= SILENCE:
+        notes.append("it is silent (peak at or below -80 dBFS): its spectrogram is blank")
+    if notes:
+        print(f"sound {os.path.basename(path)}: {'; '.join(notes)}.")
     return wav.astype(np.float32)
+
+
+def audio_seconds(path: str | os.PathLike) -> float:
+    """The length of an audio file in seconds, from its header (nothing is decoded)."""
+    import soundfile as sf
+
+    return float(sf.info(str(path)).duration)
 
 
 def write_wav(path: str | os.PathLike, wav, sample_rate: int = AUFFUSION.sample_rate) -> None:

@@ -27,6 +27,7 @@ import torch
 from itslib import checks
 from itslib._hub import ModelUnavailableError
 from itslib._hub import model_id as real_model
+from itslib.audio import AUFFUSION
 from itslib.hifigan import HiFiGAN
 from itslib.metrics import ACCEPT, CLAPJudge, CLIPJudge, Judges, MiniJudge
 from itslib.mini.experts import mini_pipeline
@@ -125,7 +126,7 @@ class RealWorld(World):
                       CLAPJudge.from_pretrained(device=device), unit="CLIP / CLAP score")
 
     def load_vocoder(self) -> HiFiGAN:
-        return HiFiGAN.from_pretrained(real_model("audio"), subfolder="vocoder")
+        return HiFiGAN.from_pretrained(real_model("audio"), subfolder="vocoder", mel=AUFFUSION)
 
 
 class MiniWorld(World):

@@ -115,10 +115,10 @@ def test_a_blank_spectrogram_plays_as_silence():
     assert np.abs(audio.picture_to_sound(blank + 0.8)).max() > 0.5
 
 
-def test_demo_of_silence_is_silent(tmp_path):
+def test_demo_of_silence_is_silent(tmp_path, capsys):
     sf.write(tmp_path / "silence.wav", np.zeros(SR // 2), SR)
-    with pytest.warns(UserWarning, match="silent"):
-        written = run_demo(tmp_path / "out", sound=tmp_path / "silence.wav")
+    written = run_demo(tmp_path / "out", sound=tmp_path / "silence.wav")
+    assert "sound silence.wav: it is silent" in capsys.readouterr().out
     wav, _ = sf.read(written["audio"])
     assert wav.size > 0 and np.abs(wav).max() < 1e-3
     sf.write(tmp_path / "tone.wav", tone(), SR)

@@ -253,8 +253,10 @@ def write_files(folder, seconds, rate=22050):
 
 
 @pytest.mark.parametrize("seconds, notice", [
-    (3.0, "the recording is 3.0 s: imprint pads it with silence to 10.24 s."),
-    (14.0, "the recording is 14.0 s: imprint uses its first 10.24 s."),
+    (3.0, "sound take.wav: resampled from 22050 Hz to 16000 Hz; 3.00 s padded with "
+          "silence to 10.24 s."),
+    (14.0, "sound take.wav: resampled from 22050 Hz to 16000 Hz; cut to its first 10.24 s "
+           "of 14.00 s."),
 ])  # fmt: skip
 def test_imprint_files_needs_no_model(no_models, tmp_path, capsys, seconds, notice):
     photo, take = write_files(tmp_path, seconds)
@@ -296,7 +298,7 @@ def test_imprint_files_with_a_vocoder_module(tiny_repos, tmp_path, capsys):
     vocoder = HiFiGAN.from_pretrained(tiny_repos[1])
     photo, take = write_files(tmp_path, 1.0)
     result = imprint_files(photo, take, frames=64, vocoder=vocoder)
-    assert "uses its first 0.64 s" in capsys.readouterr().out
+    assert "cut to its first 0.64 s of 1.00 s" in capsys.readouterr().out
     assert result.params["vocoder"] == "hifigan" and result.waveform.shape == (64 * 160,)
     # "hifigan" by name loads the vocoder alone (no diffusion model), from a folder or id.
     named = imprint_files(photo, take, width=64, vocoder="hifigan", vocoder_model=tiny_repos[1])

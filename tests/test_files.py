@@ -122,3 +122,71 @@ def test_an_ordinary_picture_is_cropped_and_padded_as_before(tmp_path, capsys):
     padded = files.load_picture(wide, 32, 80, fill=1.0)
     assert padded.shape == (32, 80) and (padded[:, 64:] == 1.0).all()
     assert capsys.readouterr().out == ""
+
+
+# --- recordings: what is lost or added on the way is said ---------------------------------
+
+RATE = 16000
+
+
+def test_a_long_recording_is_read_only_as_far_as_the_canvas(tmp_path, capsys, monkeypatch):
+    """A 3-minute 44.1 kHz file cut to a 10.24 s canvas: only the kept part is decoded and
+    resampled (a 10-minute file took 341 s and 3.7 GB in `demo`)."""
+    import librosa
+    import soundfile as sf
+
+    path = tmp_path / "long.wav"
+    sf.write(path, np.zeros(180 * 44100, np.int16), 44100, subtype="PCM_16")
+    resampled = []
+    real = librosa.resample
+    monkeypatch.setattr(librosa, "resample",
+                        lambda y, **kw: resampled.append(y.size) or real(y, **kw))  # fmt: skip
+    wav = files.load_audio(path, RATE, seconds=10.24)
+    assert wav.shape == (round(10.24 * RATE),)
+    assert resampled and max(resampled) <= 10.24 * 44100 + 2
+    said = capsys.readouterr().out
+    assert "resampled from 44100 Hz to 16000 Hz; cut to its first 10.24 s of 180.00 s" in said
+    assert "it is silent" in said
+
+
+def test_channels_rate_pad_and_silence_are_said_and_nothing_else(tmp_path, capsys):
+    import soundfile as sf
+
+    t = np.arange(RATE) / RATE
+    tone = 0.5 * np.sin(2 * np.pi * 440 * t)
+    sf.write(tmp_path / "stereo.wav", np.stack([tone, tone], axis=1), RATE)
+    sf.write(tmp_path / "plain.wav", tone, RATE)
+    assert files.load_audio(tmp_path / "stereo.wav").shape == (RATE,)
+    assert capsys.readouterr().out == "sound stereo.wav: mixed down from 2 channels.\n"
+    assert files.load_audio(tmp_path / "plain.wav", seconds=1.0).shape == (RATE,)
+    assert capsys.readouterr().out == ""  # nothing was changed: nothing to say
+    padded = files.load_audio(tmp_path / "plain.wav", seconds=1.5)
+    assert padded.shape == (round(1.5 * RATE),) and not padded[RATE:].any()
+    assert "1.00 s padded with silence to 1.5 s" in capsys.readouterr().out
+    kept = files.load_audio(tmp_path / "plain.wav", at_most=2.0)  # at most: never padded
+    assert kept.shape == (RATE,) and capsys.readouterr().out == ""
+
+
+def test_demo_cuts_a_long_recording_to_the_canvas(tmp_path, capsys):
+    import soundfile as sf
+
+    from itslib.demo import run_demo
+
+    t = np.arange(30 * RATE) / RATE
+    sf.write(tmp_path / "long.wav", 0.5 * np.sin(2 * np.pi * 440 * t), RATE)
+    written = run_demo(tmp_path / "out", sound=tmp_path / "long.wav")
+    assert "cut to its first 10.24 s of 30.00 s" in capsys.readouterr().out
+    with Image.open(written["spectrogram"]) as picture:
+        assert picture.size == (1024, 256)  # Auffusion's canvas, not 3,000 frames
+
+
+def test_imprint_says_a_silent_recording_is_silent(tmp_path, capsys):
+    import soundfile as sf
+
+    from itslib.baselines import imprint_files
+
+    sf.write(tmp_path / "quiet.wav", np.zeros(RATE), RATE)
+    Image.new("L", (64, 256), 128).save(tmp_path / "photo.png")
+    imprint_files(tmp_path / "photo.png", tmp_path / "quiet.wav", frames=64, n_iter=2)
+    assert "sound quiet.wav: cut to its first 0.64 s of 1.00 s; it is silent" in \
+        capsys.readouterr().out  # fmt: skip
