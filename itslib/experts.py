@@ -69,23 +69,41 @@ class Condition:
 
     uncond: dict[str, torch.Tensor]
     cond: dict[str, torch.Tensor]
-    prompt: str = ""
+    prompt: str = ""  # the part of each prompt the encoder read (see TextPromptEncoder.fit)
     negative_prompt: str = ""
 
 
 class TextPromptEncoder(nn.Module):
     """CLIP text conditioning as Stable Diffusion does it: 77 tokens, last hidden state."""
 
+    special_tokens = 2  # CLIP's start and end tokens take two of the 77
+
     def __init__(self, tokenizer, text_encoder: nn.Module):
         super().__init__()
         self.tokenizer = tokenizer
         self.text_encoder = text_encoder
 
+    @property
+    def max_length(self) -> int:
+        """Tokens the text encoder reads, its special tokens included (77 for CLIP)."""
+        return int(self.tokenizer.model_max_length)
+
+    def fit(self, text: str) -> tuple[str, str]:
+        """``(read, dropped)``: the part of ``text`` the encoder reads, and the part beyond
+        its ``max_length`` tokens that it never sees ("" when it all fits), as the
+        tokenizer spells them."""
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        room = self.max_length - self.special_tokens
+        if len(ids) <= room:
+            return text, ""
+        decode = self.tokenizer.decode
+        return decode(ids[:room]).strip(), decode(ids[room:]).strip()
+
     def forward(self, text: str) -> dict[str, torch.Tensor]:
         tokens = self.tokenizer(
             [text],
             padding="max_length",
-            max_length=self.tokenizer.model_max_length,
+            max_length=self.max_length,
             truncation=True,
             return_tensors="pt",
         )
@@ -96,6 +114,12 @@ class TextPromptEncoder(nn.Module):
 
 class T5PromptEncoder(TextPromptEncoder):
     """T5 text conditioning as DeepFloyd IF does it: 77 tokens with the attention mask."""
+
+    special_tokens = 1  # T5's end token
+
+    @property
+    def max_length(self) -> int:
+        return 77  # IF's pipelines cut T5's input there
 
     def forward(self, text: str) -> dict[str, torch.Tensor]:
         tokens = self.tokenizer([text], padding="max_length", max_length=77, truncation=True,
@@ -159,9 +183,24 @@ class Expert:
 
     @torch.inference_mode()
     def condition(self, prompt: str, negative_prompt: str = "") -> Condition:
-        """Encode ``prompt`` and ``negative_prompt`` (the unconditional branch)."""
+        """Encode ``prompt`` and ``negative_prompt`` (the unconditional branch). A prompt
+        longer than the text encoder reads is said, with the part dropped; the
+        :class:`Condition` records the part read."""
+        read = [self.fitted(text, kind) for text, kind in ((prompt, "prompt"),
+                                                           (negative_prompt, "negative prompt"))]
         with self.resident(self.prompt_encoder) as encode:
-            return Condition(encode(negative_prompt), encode(prompt), prompt, negative_prompt)
+            return Condition(encode(negative_prompt), encode(prompt), *read)
+
+    def fitted(self, text: str, kind: str = "prompt") -> str:
+        """The part of ``text`` the prompt encoder reads; what it drops is printed."""
+        fit = getattr(self.prompt_encoder, "fit", None)  # class-name encoders read it all
+        if fit is None:
+            return text
+        read, dropped = fit(text)
+        if dropped:
+            print(f"the {self.name} {kind} is longer than its text encoder reads "
+                  f"({self.prompt_encoder.max_length} tokens); dropped: {dropped!r}.")
+        return read
 
     def predict_noise(
         self, x_t: torch.Tensor, t: torch.Tensor | int, condition: Condition, guidance: float

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -265,6 +265,11 @@ class ImagesThatSound:
         )  # fmt: skip
         for term in terms:
             term.condition = term.expert.condition(term.prompt, term.negative_prompt)
+        # params record what the encoders read (a prompt over 77 tokens is cut, and said)
+        image_read, audio_read = (term.condition for term in terms)
+        config = replace(config, image_prompt=image_read.prompt, audio_prompt=audio_read.prompt,
+                         negative_image_prompt=image_read.negative_prompt,
+                         negative_audio_prompt=audio_read.negative_prompt)  # fmt: skip
         clean = None if init is None else self.encode_init(config, init)  # once, too
 
         results: list[Result] = []

@@ -175,7 +175,7 @@ def test_start_from_a_picture_or_a_recording(experts):
     wav = np.sin(np.arange(W * 160) / 16000 * 2 * np.pi * 440).astype(np.float32)
     (from_sound,) = pipeline("a castle", "bell ringing", init_sound=wav, strength=0.5, **kwargs)
     assert from_sound.params["init"] == "sound"
-    with pytest.raises(ValueError, match="init picture/sound has shape"):
+    with pytest.raises(ValueError, match="init_picture is 256 x 32 pixels but the canvas is 256"):
         pipeline("a castle", "bell ringing", init_picture=picture[:, :32], **kwargs)
     with pytest.raises(ValueError, match="strength=0"):
         pipeline("a castle", "bell ringing", init_picture=picture, strength=0, **kwargs)

@@ -119,3 +119,17 @@ def test_dpm_sde_is_not_offered():
     batched sample differ from the one drawn alone."""
     with pytest.raises(ValueError, match="scheduler='dpm\\+\\+sde' is not one of"):
         Settings(scheduler="dpm++sde").check()
+
+
+def test_a_prompt_longer_than_clip_reads_is_said_and_recorded_as_read(pipeline, capsys):
+    """CLIP reads 77 tokens (75 of text): the rest is dropped, said with the part dropped,
+    and params record the prompt the encoder read, not the one typed."""
+    words = " ".join(["a castle on a hill"] * 20 + ["under a red moon"])  # 105 tokens
+    (result,) = pipeline(words, "bell ringing", steps=1, **IMAGE_ONLY)
+    said = capsys.readouterr().out
+    assert "the image prompt is longer than its text encoder reads (77 tokens); dropped:" in said
+    read = result.params["image_prompt"]
+    assert words.startswith(read) and len(read) < len(words) and "red moon" in said
+    assert result.params["audio_prompt"] == "bell ringing"  # a short prompt, as typed
+    tokenizer = pipeline.image_expert.prompt_encoder.tokenizer
+    assert len(tokenizer(read, add_special_tokens=False).input_ids) == 75
