@@ -434,6 +434,14 @@ def run_train_mini(args: argparse.Namespace) -> None:
     print(json.dumps(info, indent=2))
 
 
+def run_export_web(args: argparse.Namespace) -> None:
+    from itslib.web import export_web  # onnx export: only this command needs it
+
+    manifest = export_web(args.out, weights=args.weights, overwrite=args.overwrite)
+    print(f"{args.out}: {len(manifest['files'])} files, {manifest['total_bytes'] / 2**20:.1f} MB, "
+          f"weights {manifest['weights_id']}")  # fmt: skip
+
+
 def run_rehearse(args: argparse.Namespace) -> None:
     env = write_rehearsal(args.folder)
     if not args.quiet:
@@ -595,6 +603,19 @@ def rehearse_parser(commands) -> None:
     p.add_argument("--quiet", action="store_true", help="print only the export lines")
 
 
+def export_web_parser(commands) -> None:
+    p = command(commands, "export-web", run_export_web,
+                "write the miniature world's browser bundle (ONNX graphs, constants, manifest)",
+                "Writes OUT/: the experts and the decoder as ONNX graphs, the scheduler's "
+                "constants, class names, spectrogram settings, defaults and ranges from "
+                "itslib.settings, and manifest.json with each file's hash and the weights' id. "
+                "Deterministic; the book build runs it.")  # fmt: skip
+    p.add_argument("out", help="the bundle's folder (replaced whole with --overwrite)")
+    p.add_argument("--weights", help="a folder of miniature weights (default: "
+                   "$ITSLIB_MINI_WEIGHTS if set, else the shipped ones)")  # fmt: skip
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+
+
 def train_mini_parser(commands) -> None:
     p = command(commands, "train-mini", run_train_mini,
                 "train the miniature world from scratch (resumable, seeded)",
@@ -620,7 +641,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (demo_parser, generate_parser, imprint_parser, sds_parser, colorize_parser,
-                sweep_parser, evaluate_parser, rehearse_parser, train_mini_parser):  # fmt: skip
+                sweep_parser, evaluate_parser, rehearse_parser, export_web_parser,
+                train_mini_parser):  # fmt: skip
         add(commands)
     return parser
 
