@@ -15,6 +15,8 @@ import dataclasses
 import json
 import sys
 import time
+import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ from itslib.mini.datasets import single_thread
 from itslib.mini.store import weights_id
 from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
 from itslib.rehearsal import export_lines, write_rehearsal
-from itslib.sds import sds_baseline
+from itslib.sds import SDSSettings, sds_baseline
 from itslib.settings import Settings
 from itslib.worlds import WORLDS, World, load_world, pick_world
 
@@ -95,22 +97,43 @@ def add_prompts(p: argparse.ArgumentParser, required: bool = True, note: str = "
                        help=field.metadata["help"] + note)  # fmt: skip
 
 
-def add_settings_flags(p: argparse.ArgumentParser, names: list[str] | None = None) -> None:
-    """One flag per :class:`Settings` field (or per name in ``names``): its type, choices,
-    help and default all come from the field. Left out, a flag is ``None``: the default."""
-    for field in dataclasses.fields(Settings):
-        if (names is None and not field.metadata["flag"]) or (names and field.name not in names):
+def add_field_flags(p: argparse.ArgumentParser, cls: type, names: list[str] | None = None,
+                    default: Callable[[str], str] | None = None) -> None:
+    """One flag per field of the settings dataclass ``cls`` whose metadata makes it a flag
+    (or per name in ``names``): its name, type, choices and help all come from the field
+    (:func:`itslib.settings.setting`). Left out, a flag is ``None``: the field's default,
+    whose help ``default(name)`` writes where it is not the field's own (the world's)."""
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        flag = field.metadata.get("flag", False)
+        if (names is None and not flag) or (names and field.name not in names):
             continue
-        kind = type(field.default) if field.default is not None else str
-        text = field.metadata["help"]
-        if field.default is not None:
+        kind = next(t for t in (*typing.get_args(hints[field.name]), hints[field.name])
+                    if t in (int, float, str))  # int | None -> int  # fmt: skip
+        text = field.metadata["help"].split(" (None:")[0]
+        given = default(field.name) if default is not None else None
+        if given is not None:
+            text += f" (default: {given})"
+        elif field.default is not None:
             text += f" (default: {field.default!r})"
-        if field.name in ("height", "width"):  # the worlds' canvases, as they are declared
-            kind, axis = int, ("height", "width").index(field.name)
-            text = text.split(" (None:")[0] + " (default: the world's canvas: " + ", ".join(
-                f"{w.canvas[axis]} {n}" for n, w in WORLDS.items()) + ")"
-        p.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=None,
-                       choices=field.metadata["choices"], help=text)  # fmt: skip
+        spelled = flag if isinstance(flag, str) else field.name.replace("_", "-")
+        shown = None if field.metadata["choices"] else spelled.upper().replace("-", "_")
+        p.add_argument(f"--{spelled}", dest=field.name, type=kind, default=None,
+                       choices=field.metadata["choices"], help=text, metavar=shown)
+
+
+def canvas_default(name: str) -> str | None:
+    """For height and width, the worlds' canvases as declared ("the world's canvas: 256
+    real, 128 mini"); None for the other settings (their own default)."""
+    if name not in ("height", "width"):
+        return None
+    axis = ("height", "width").index(name)
+    return "the world's canvas: " + ", ".join(f"{w.canvas[axis]} {n}" for n, w in WORLDS.items())
+
+
+def add_settings_flags(p: argparse.ArgumentParser, names: list[str] | None = None) -> None:
+    """The :class:`Settings` flags (``generate``'s, or those in ``names``)."""
+    add_field_flags(p, Settings, names, default=canvas_default)
 
 
 def given_settings(args: argparse.Namespace, names: list[str] | None = None) -> dict[str, Any]:
@@ -286,8 +309,7 @@ def run_imprint(args: argparse.Namespace) -> None:
     done(folders)
 
 
-SDS_FLAGS = ("steps", "audio_only_steps", "lr", "image_weight", "audio_weight",
-             "image_guidance", "audio_guidance", "snapshot_every")  # fmt: skip
+SDS_FLAGS = tuple(f.name for f in dataclasses.fields(SDSSettings) if f.metadata.get("flag"))
 
 
 def run_sds(args: argparse.Namespace) -> None:
@@ -512,10 +534,8 @@ def sds_parser(commands) -> None:
                 "Defaults are the world's: the paper's 40,000 steps in the real world, 300 in "
                 "the miniature one.")  # fmt: skip
     add_prompts(p)
-    for name in SDS_FLAGS:
-        kind = int if name.endswith("steps") or name == "snapshot_every" else float
-        p.add_argument(f"--{name.replace('_', '-')}", type=kind,
-                       help=f"SDSSettings.{name} (default: the world's)")
+    add_field_flags(p, SDSSettings, default=lambda name: "the world's: " + ", ".join(
+        f"{getattr(w.sds, name):,g} {n}" for n, w in WORLDS.items()))
     add_settings_flags(p, ["height", "width", "vocoder"])
     p.add_argument("--image-sds", default="sd", choices=["sd", "if"],
                    help="sd: the image expert through its VAE (fits a free Colab GPU); if: "

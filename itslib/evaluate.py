@@ -237,11 +237,3 @@ def joint_grid(world: World, path: Path, steps: int = 25, guidance: float = 7.5,
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
-
-
-if __name__ == "__main__":  # the old spelling, `python -m itslib.evaluate ...`
-    import sys
-
-    from itslib.cli import main
-
-    sys.exit(main(["evaluate", *sys.argv[1:]]))

@@ -27,6 +27,7 @@ from itslib.checks import number, whole
 from itslib.experts import Expert
 from itslib.pipeline import ImagesThatSound, make_scheduler
 from itslib.results import Result
+from itslib.settings import setting
 
 
 class FourierCanvas(nn.Module):
@@ -141,24 +142,32 @@ class SDSSettings:
     """The paper's SDS settings (its appendix and its public code, github.com/IFICL/
     images-that-sound, main_sds.py); each world chooses its own (:attr:`World.sds`)."""
 
-    steps: int = 40_000
-    audio_only_steps: int = 5_000
-    lr: float = 1e-4
-    weight_decay: float = 1e-3
-    image_weight: float = 0.4
-    audio_weight: float = 1.0
-    image_guidance: float = 80.0
-    audio_guidance: float = 10.0
-    image_crops: int | None = None  # the paper: 8 crops with DeepFloyd IF
-    crop_size: int = 256
-    crop_resize: int = 64
-    canvas_hidden: int = 256  # the Fourier canvas's 1x1-conv width (its cost per pixel)
-    seed: int = 0
-    height: int | None = None  # None: the world's canvas
-    width: int | None = None
-    snapshot_every: int = 0
+    steps: int = setting(40_000, "optimisation steps, >= 1")
+    audio_only_steps: int = setting(5_000, "the first steps that use the audio loss alone "
+                                    "(the warm start), in 0..steps")  # fmt: skip
+    lr: float = setting(1e-4, "the canvas network's Adam learning rate, > 0")
+    weight_decay: float = setting(1e-3, "Adam's weight decay", flag=False)
+    image_weight: float = setting(0.4, "the image SDS loss's weight, >= 0 (a loss weight, "
+                                  "not generate's mixing weight)", flag="image-sds-weight")
+    audio_weight: float = setting(1.0, "the audio SDS loss's weight, >= 0 (a loss weight, "
+                                  "not generate's mixing weight)", flag="audio-sds-weight")
+    image_guidance: float = setting(80.0, "the image expert's classifier-free guidance in its "
+                                    "SDS loss, >= 0")  # fmt: skip
+    audio_guidance: float = setting(10.0, "the audio expert's classifier-free guidance in its "
+                                    "SDS loss, >= 0")  # fmt: skip
+    image_crops: int | None = setting(None, "random crops for the image loss (the paper: 8 "
+                                      "with DeepFloyd IF)", flag=False)  # fmt: skip
+    crop_size: int = setting(256, "each crop's side in pixels", flag=False)
+    crop_resize: int = setting(64, "each crop resized to this for the image model", flag=False)
+    canvas_hidden: int = setting(256, "the Fourier canvas's 1x1-conv width (its cost per "
+                                 "pixel)", flag=False)  # fmt: skip
+    seed: int = setting(0, "draws the canvas's init and the noise", flag=False)
+    height: int | None = setting(None, "None: the world's canvas", flag=False)
+    width: int | None = setting(None, "None: the world's canvas", flag=False)
+    snapshot_every: int = setting(0, "keep the canvas every N steps (0: never)")
     extra: dict[str, Any] = field(default_factory=dict)
-    crop_right: bool | None = None  # None: the world's (on in the real world)
+    crop_right: bool | None = setting(None, "None: the world's (on in the real world)",
+                                      flag=False)  # fmt: skip
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the setting and its allowed values."""

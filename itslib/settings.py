@@ -25,8 +25,11 @@ ETA_SCHEDULERS = ("ddim",)  # those whose step takes DDIM's eta
 VOCODERS = ("hifigan", "griffin-lim")
 
 
-def setting(default: Any, help: str, choices: tuple[str, ...] | None = None, flag: bool = True):
-    """A :class:`Settings` field with its help text (``flag``: a ``generate`` option)."""
+def setting(default: Any, help: str, choices: tuple[str, ...] | None = None,
+            flag: bool | str = True):  # fmt: skip
+    """A settings field with its help text. ``flag``: a command-line option named after the
+    field (True), under another name where the field's name would mislead there (a str,
+    e.g. ``"audio-sds-weight"``), or none (False). The CLI builds its flags from these."""
     return field(default=default, metadata={"help": help, "choices": choices, "flag": flag})
 
 

@@ -144,3 +144,31 @@ def test_sds_command(tiny_repos, tmp_path):
     assert code == 0
     params = json.loads((out / "sample_000" / "params.json").read_text())
     assert params["method"] == "sds" and set(params["losses"]) == {"audio", "image"}
+
+
+def test_help_is_built_from_the_settings_and_the_worlds(capsys):
+    """Flags, their help and their defaults come from the settings objects and the worlds'
+    declared canvases, never typed again (the mini canvas was once 64 in the help)."""
+    import dataclasses
+
+    from itslib.cli import build_parser
+    from itslib.sds import SDSSettings
+    from itslib.settings import Settings
+    from itslib.worlds import WORLDS
+
+    parser = build_parser()
+    for command, cls in (("generate", Settings), ("sds", SDSSettings)):
+        with pytest.raises(SystemExit):
+            parser.parse_args([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for field in dataclasses.fields(cls):
+            flag = field.metadata.get("flag")
+            if flag:
+                spelled = flag if isinstance(flag, str) else field.name.replace("_", "-")
+                assert f"--{spelled}" in text, (command, spelled)
+        for axis in (0, 1):
+            canvases = ", ".join(f"{w.canvas[axis]} {n}" for n, w in WORLDS.items())
+            assert f"(default: the world's canvas: {canvases})" in text
+    # sds's loss weights are not generate's mixing weight: their own names and help
+    assert "--image-sds-weight" in text and "--audio-weight " not in text
+    assert f"{WORLDS['mini'].sds.steps:,} mini" in text
