@@ -220,15 +220,15 @@ def run_generate(args: argparse.Namespace) -> None:
                          "world's first example pair).")  # fmt: skip
     if args.init_picture and args.init_sound:
         raise ValueError("give --init-picture or --init-sound, not both.")
-    settings = given_settings(args)
-    if args.no_crop:
-        settings["crop_right"] = False
+    given = given_settings(args) | ({"crop_right": False} if args.no_crop else {})
     init = "picture" if args.init_picture else "sound" if args.init_sound else None
-    for given, flag in ((args.init_picture, "--init-picture"), (args.init_sound, "--init-sound")):
-        if given and not Path(given).is_file():
-            raise FileNotFoundError(f"{flag} {given!r} does not exist.")
-    world_to_check(args).check(Settings(args.image_prompt or "", args.audio_prompt or "",
-                                        init=init, **settings))  # fmt: skip
+    for path, flag in ((args.init_picture, "--init-picture"), (args.init_sound, "--init-sound")):
+        if path and not Path(path).is_file():
+            raise FileNotFoundError(f"{flag} {path!r} does not exist.")
+    # The one Settings of this run, from the flags to the loop, checked before any model loads.
+    settings = world_to_check(args).check(Settings(args.image_prompt or "",
+                                                   args.audio_prompt or "", seed=args.seed,
+                                                   init=init, **given))  # fmt: skip
     if args.keep is not None and not 1 <= args.keep <= args.num_samples:
         raise ValueError(f"--keep={args.keep} must be in 1..--num-samples ({args.num_samples}).")
     if args.batch_size is not None and args.batch_size < 1:
@@ -238,11 +238,10 @@ def run_generate(args: argparse.Namespace) -> None:
     world = world_from(args)
     pipeline = world.pipeline
     if args.image_prompt is None:
-        args.image_prompt, args.audio_prompt = world.examples[0]
+        settings.image_prompt, settings.audio_prompt = world.examples[0]
         print(f"No prompts given: the {world.name} world's first example, --image-prompt "
-              f"{args.image_prompt!r} --audio-prompt {args.audio_prompt!r}.")  # fmt: skip
-    height = settings.get("height", pipeline.canvas[0])
-    width = settings.get("width", pipeline.canvas[1])
+              f"{settings.image_prompt!r} --audio-prompt {settings.audio_prompt!r}.")  # fmt: skip
+    height, width = settings.height or pipeline.canvas[0], settings.width or pipeline.canvas[1]
     start = {}
     if args.init_picture:
         start["init_picture"] = files.load_picture(args.init_picture, height, width)
@@ -250,8 +249,8 @@ def run_generate(args: argparse.Namespace) -> None:
         mel = pipeline.audio_expert.mel
         start["init_sound"] = files.load_audio(args.init_sound, mel.sample_rate,
                                                seconds=mel.seconds(width))  # fmt: skip
-    results = pipeline(args.image_prompt, args.audio_prompt, num_samples=args.num_samples,
-                       seed=args.seed, batch_size=args.batch_size, **start, **settings)  # fmt: skip
+    results = pipeline(settings.image_prompt, settings.audio_prompt, args.num_samples,
+                       settings=settings, batch_size=args.batch_size, **start)  # fmt: skip
     if args.keep is not None:  # the paper's re-ranking: the best by both judges
         results, ranking = keep_best(results, world.load_judges(args.device), args.keep)
         with atomic_path(folders[0].parent / "ranking.md") as tmp:

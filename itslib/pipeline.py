@@ -100,15 +100,19 @@ class ImagesThatSound:
         if self.vocoder is None:
             self.vocoder = self.audio_expert.extras.get("vocoder")
 
-    def settings(self, image_prompt: str, audio_prompt: str, **overrides: Any) -> Settings:
-        """A checked :class:`Settings`: ``overrides`` over the defaults, and this world's
-        canvas, vocoder and crop where they are ``None``."""
+    def settings(self, image_prompt: str, audio_prompt: str, settings: Settings | None = None,
+                 **overrides: Any) -> Settings:  # fmt: skip
+        """The one checked :class:`Settings` of a call: ``settings`` (default: the paper's),
+        the prompts and the ``overrides`` that are not ``None`` over it, and this world's
+        canvas, vocoder and crop where they are still ``None``. ``settings`` itself is not
+        changed."""
         unknown = sorted(set(overrides) - set(Settings.names()))
         if unknown:
             raise ValueError(f"unknown setting(s) {', '.join(unknown)}; the settings are: "
                              f"{', '.join(sorted(SETTING_KEYWORDS))}.")  # fmt: skip
         given = {k: v for k, v in overrides.items() if v is not None}
-        config = Settings(image_prompt, audio_prompt, **given)
+        config = replace(settings or Settings(), image_prompt=image_prompt,
+                         audio_prompt=audio_prompt, **given)  # fmt: skip
         if config.height is None:
             config.height = self.canvas[0]
         if config.width is None:
@@ -211,6 +215,7 @@ class ImagesThatSound:
         audio_prompt: str,
         num_samples: int = 1,
         *,
+        settings: Settings | None = None,
         seed: int | None = None,
         steps: int | None = None,
         image_guidance: float | None = None,
@@ -235,8 +240,9 @@ class ImagesThatSound:
     ) -> list[Result]:
         """Generate ``num_samples`` images that sound; sample k starts from seed + k.
 
-        Every setting left ``None`` takes its :class:`~itslib.settings.Settings` default
-        (the paper's), or this world's canvas and vocoder. ``init_picture``: (H, W) in
+        The settings are one :class:`~itslib.settings.Settings` (``settings``, default the
+        paper's), with each keyword given here over it; what is still ``None`` takes this
+        world's canvas and vocoder. ``init_picture``: (H, W) in
         [0, 1] to start from a picture (image VAE); ``init_sound``: a waveform at the audio
         expert's rate to start from a recording (audio VAE); either is noised to
         ``strength`` as image-to-image diffusion does. ``batch_size``: samples denoised
@@ -251,10 +257,18 @@ class ImagesThatSound:
                          else whole(batch_size, "batch_size"))  # fmt: skip
         if init_picture is not None and init_sound is not None:
             raise ValueError("give init_picture or init_sound, not both.")
-        given = {k: v for k, v in locals().items() if k in SETTING_KEYWORDS}
         kind = "picture" if init_picture is not None else "sound" if init_sound is not None \
             else None  # fmt: skip
-        config = self.settings(image_prompt, audio_prompt, init=kind, **given)
+        config = self.settings(
+            image_prompt, audio_prompt, replace(settings or Settings(), init=kind),
+            seed=seed, steps=steps,
+            image_guidance=image_guidance, audio_guidance=audio_guidance,
+            audio_weight=audio_weight, image_start=image_start, audio_start=audio_start,
+            negative_image_prompt=negative_image_prompt,
+            negative_audio_prompt=negative_audio_prompt, scheduler=scheduler, eta=eta,
+            height=height, width=width, vocoder=vocoder, crop_right=crop_right,
+            strength=strength,
+        )  # fmt: skip
         init = self.check_init(config, init_picture, init_sound)
         # 2. Encode each expert's prompt pair once for all the samples.
         terms = image_audio_terms(

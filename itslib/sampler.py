@@ -36,16 +36,18 @@ from itslib.settings import DEFAULTS
 class Term:
     """One expert's part in the product.
 
-    ``start`` in [0, 1): the share of the N steps before this expert joins
-    (it is active from step ``round(start * N)`` on). ``weight`` >= 0: its share of
-    the mixed noise while active, renormalised over the active terms.
+    ``guidance`` >= 0: its classifier-free guidance scale. ``weight`` >= 0: its share
+    of the mixed noise while active, renormalised over the active terms. ``start`` in
+    [0, 1): the share of the N steps before this expert joins (it is active from step
+    ``round(start * N)`` on). The paper's values live in :class:`itslib.settings.Settings`
+    (:func:`image_audio_terms` reads them); a Term states its own.
     """
 
     expert: Expert
     prompt: str
+    guidance: float
+    weight: float
     negative_prompt: str = ""
-    guidance: float = 10.0
-    weight: float = 0.5
     start: float = 0.0
     condition: Condition | None = field(default=None, repr=False)
 
@@ -149,10 +151,10 @@ def image_audio_terms(
     The defaults are the paper's, from :class:`itslib.settings.Settings` (a 10%
     audio-only warm start, guidance 10 / 10); :func:`check_terms` checks them."""
     return [
-        Term(image_expert, image_prompt, negative_image_prompt, image_guidance,
-             1.0 - audio_weight, image_start),
-        Term(audio_expert, audio_prompt, negative_audio_prompt, audio_guidance,
-             audio_weight, audio_start),
+        Term(image_expert, image_prompt, image_guidance, 1.0 - audio_weight,
+             negative_image_prompt, image_start),
+        Term(audio_expert, audio_prompt, audio_guidance, audio_weight,
+             negative_audio_prompt, audio_start),
     ]  # fmt: skip
 
 
@@ -166,7 +168,7 @@ def sample(
     terms: Sequence[Term],
     scheduler,
     latents: torch.Tensor,
-    num_steps: int = 100,
+    num_steps: int,
     eta: float = 0.0,
     first_step: int = 0,
     noised: bool = False,

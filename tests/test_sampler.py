@@ -62,8 +62,8 @@ def test_weights_follow_eq_6():
             self.name = name
 
     def terms(weight, image_start, audio_start):
-        return [Term(Named("image"), "", weight=1 - weight, start=image_start),
-                Term(Named("audio"), "", weight=weight, start=audio_start)]  # fmt: skip
+        return [Term(Named("image"), "", 1.0, weight=1 - weight, start=image_start),
+                Term(Named("audio"), "", 1.0, weight=weight, start=audio_start)]  # fmt: skip
 
     assert step_weights(terms(0.5, 0.1, 0.0), 9, 100) == {1: 1.0}
     assert step_weights(terms(0.5, 0.1, 0.0), 10, 100) == {0: 0.5, 1: 0.5}
@@ -257,3 +257,22 @@ def test_the_latent_stays_fp32_whatever_the_experts_precision():
         latents[dtype] = out.latents
     assert latents[torch.bfloat16].dtype == torch.float32
     torch.testing.assert_close(latents[torch.bfloat16], latents[torch.float32], atol=1e-6, rtol=0)
+
+
+def test_one_settings_object_travels_and_keywords_go_over_it(experts):
+    """``__call__`` takes a Settings (as the CLI builds it) and readable keywords over it;
+    every setting is a keyword, and nothing else is."""
+    import inspect
+
+    from itslib.pipeline import SETTING_KEYWORDS
+    from itslib.settings import Settings
+
+    keywords = set(inspect.signature(ImagesThatSound.__call__).parameters)
+    assert SETTING_KEYWORDS <= keywords
+    pipeline = ImagesThatSound(*experts)
+    base = Settings(steps=3, audio_weight=0.25, image_start=0.0, seed=4)
+    (result,) = pipeline("a castle", "bell ringing", settings=base, steps=2, height=H, width=W,
+                         progress=False)  # fmt: skip
+    params = result.params
+    assert (params["steps"], params["audio_weight"], params["seed"]) == (2, 0.25, 4)
+    assert base.steps == 3 and base.height is None  # the caller's object is not changed
