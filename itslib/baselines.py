@@ -34,20 +34,15 @@ from itslib.audio import AUFFUSION, MelConfig
 from itslib.checks import number, whole
 from itslib.experts import Expert
 from itslib.hifigan import HiFiGAN
-from itslib.pipeline import DEFAULT_BATCH, ImagesThatSound, batch_fits, make_scheduler
+from itslib.pipeline import (
+    DEFAULT_BATCH,
+    ImagesThatSound,
+    batch_fits,
+    crop_band,
+    make_scheduler,
+)
 from itslib.results import Result
 from itslib.sampler import Term, sample
-
-
-def right_band(width: int) -> int:
-    """Columns of the dark right-edge band the VAEs leave: 32 of every 1024 (rounded)."""
-    return round(width * 32 / 1024)
-
-
-def crop_band(picture: np.ndarray) -> np.ndarray:
-    """``picture`` (H, W) or (H, W, C) without its right-edge band (as the joint method's
-    :meth:`ImagesThatSound.finish` crops it)."""
-    return np.ascontiguousarray(picture[:, : picture.shape[1] - right_band(picture.shape[1])])
 
 
 def imprint(spectrogram: np.ndarray, picture: np.ndarray, strength: float = 0.5) -> np.ndarray:

@@ -34,7 +34,6 @@ from itslib.metrics import keep_best
 from itslib.mini import train as mini_train
 from itslib.mini.datasets import single_thread
 from itslib.mini.store import weights_id
-from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
 from itslib.rehearsal import export_lines, write_rehearsal
 from itslib.sds import SDSSettings, sds_baseline
 from itslib.settings import Settings
@@ -391,7 +390,8 @@ def run_sweep(args: argparse.Namespace) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    total = len(evaluate.class_pairs(PICTURE_CLASSES, SOUND_CLASSES))
+    mini = WORLDS["mini"]  # the tables are the miniature world's
+    total = len(evaluate.class_pairs(mini.image_prompts, mini.audio_prompts))
     for flag, value, low, high in (("--seeds", args.seeds, 1, None),
                                    ("--pairs", args.pairs, 1, total),
                                    ("--sds-pairs", args.sds_pairs, 1, total),

@@ -25,11 +25,11 @@ import itertools
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from itslib._io import atomic_path
-from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
+from itslib.settings import DEFAULTS
 from itslib.sweep import Job, Variant, collect_rows, make_jobs, markdown, run_sweep, summarise
 from itslib.worlds import World
 
@@ -70,7 +70,7 @@ QUICK_PLAN = {"pairs": 16, "seeds": 1, "sds_pairs": 4}
 FULL_PLAN = {"pairs": None, "seeds": 1, "sds_pairs": 8}
 
 
-def class_pairs(pictures: tuple[str, ...], sounds: tuple[str, ...]) -> list[tuple[str, str]]:
+def class_pairs(pictures: Sequence[str], sounds: Sequence[str]) -> list[tuple[str, str]]:
     """Every picture class with every sound class, ordered by diagonals, so that any
     prefix of ``len(pictures)`` x k pairs holds every class k times."""
     n = len(pictures)
@@ -137,12 +137,14 @@ def meetings_markdown(rows: list[dict], variant: str) -> str:
     return "\n".join(lines)
 
 
-def write(out: Path, table: str, jobs: list[Job], work: Path, settings: dict) -> list[dict]:
-    """Merge the table's rows into ``out/<table>.json`` and ``out/<table>.md``."""
+def write(out: Path, table: str, jobs: list[Job], work: Path, settings: dict,
+          scale: float) -> list[dict]:  # fmt: skip
+    """Merge the table's rows into ``out/<table>.json`` and ``out/<table>.md``, each score
+    divided by the judges' ``scale`` (the miniature judges' p x 100 -> p in [0, 1])."""
     rows = [
-        r | {"picture_score": r["picture_score"] / 100, "sound_score": r["sound_score"] / 100}
+        r | {"picture_score": r["picture_score"] / scale, "sound_score": r["sound_score"] / scale}
         for r in collect_rows(work, jobs)
-    ]  # the judges' p x 100 -> p in [0, 1]
+    ]
     summary = summarise(rows, list(dict.fromkeys(j.variant.name for j in jobs)))
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / f"{table}.json") as tmp:
@@ -162,10 +164,11 @@ def evaluate(world: World, table: str, out: Path, work: Path, seeds: int = 1,
              barrier: Callable[[], None] = lambda: None) -> list[dict]:  # fmt: skip
     """Run (or resume) this process's share of one table in the miniature ``world``; the
     first process then merges it. Returns the rows (scores as p in [0, 1])."""
-    grid = class_pairs(PICTURE_CLASSES, SOUND_CLASSES)[:pairs]
+    grid = class_pairs(world.image_prompts, world.audio_prompts)[:pairs]
     jobs = table_jobs(table, grid, seeds, steps, guidance, sds_steps, sds_pairs, variants)
     tic = time.perf_counter()
-    run_sweep(world, jobs, work / table, {"vocoder": "griffin-lim"}, world.load_judges(),
+    judges = world.load_judges()
+    run_sweep(world, jobs, work / table, {"vocoder": "griffin-lim"}, judges,
               save_samples=False, process_index=process_index, num_processes=num_processes,
               progress=process_index == 0)  # fmt: skip
     barrier()
@@ -173,8 +176,11 @@ def evaluate(world: World, table: str, out: Path, work: Path, seeds: int = 1,
                 "guidance": guidance, "sds_steps": sds_steps,
                 "sds_pairs": min(sds_pairs or len(grid), len(grid)), "processes": num_processes,
                 "world": world.name, "wall_seconds": round(time.perf_counter() - tic, 1),
-                "defaults": "DDIM, image_start 0.1, audio_weight 0.5, Griffin-Lim"}  # fmt: skip
-    return write(out, table, jobs, work / table, settings) if process_index == 0 else []
+                "defaults": f"{DEFAULTS.scheduler.upper()}, image_start {DEFAULTS.image_start}, "
+                            f"audio_weight {DEFAULTS.audio_weight}, Griffin-Lim"}  # fmt: skip
+    if process_index != 0:
+        return []
+    return write(out, table, jobs, work / table, settings, judges.scale)
 
 
 def cheapest_within(summary: list[dict], reference: str = "DDIM 100") -> dict:
@@ -203,14 +209,10 @@ def joint_grid(world: World, path: Path, steps: int = 25, guidance: float = 7.5,
     spectrogram picture."""
     import matplotlib.pyplot as plt  # heavy: only for the grid
 
-    pipe = world.pipeline
-    fig, axes = plt.subplots(
-        len(PICTURE_CLASSES),
-        len(SOUND_CLASSES),
-        figsize=(2.2 * len(SOUND_CLASSES), 0.75 * len(PICTURE_CLASSES)),
-    )
-    for (i, picture), (j, sound) in itertools.product(enumerate(PICTURE_CLASSES),
-                                                      enumerate(SOUND_CLASSES)):  # fmt: skip
+    pipe, pictures, sounds = world.pipeline, world.image_prompts, world.audio_prompts
+    fig, axes = plt.subplots(len(pictures), len(sounds),
+                             figsize=(2.2 * len(sounds), 0.75 * len(pictures)))  # fmt: skip
+    for (i, picture), (j, sound) in itertools.product(enumerate(pictures), enumerate(sounds)):
         (result,) = pipe(
             picture,
             sound,

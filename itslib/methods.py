@@ -21,6 +21,7 @@ world's for SDS (:attr:`itslib.worlds.World.sds`).
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -179,11 +180,12 @@ class SDS(Method):
         return result
 
 
-def consecutive_runs(seeds: list[int]) -> list[list[int]]:
-    """``[3, 4, 5, 9]`` -> ``[[3, 4, 5], [9]]``."""
+def consecutive_runs(seeds: Sequence[int], size: int | None = None) -> list[list[int]]:
+    """``[3, 4, 5, 9]`` -> ``[[3, 4, 5], [9]]``: seeds that can be drawn as one batch
+    (sample k from seed + k), at most ``size`` to a run."""
     runs: list[list[int]] = []
     for seed in seeds:
-        if runs and seed == runs[-1][-1] + 1:
+        if runs and seed == runs[-1][-1] + 1 and (size is None or len(runs[-1]) < size):
             runs[-1].append(seed)
         else:
             runs.append([seed])

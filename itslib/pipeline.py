@@ -30,7 +30,7 @@ from itslib.checks import whole
 from itslib.experts import Expert, load_audio_expert, load_image_expert
 from itslib.results import Result
 from itslib.sampler import SampleOutput, image_audio_terms, sample
-from itslib.settings import Settings
+from itslib.settings import SCHEDULERS, Settings
 
 # the keywords of ImagesThatSound.__call__ that are Settings fields
 SETTING_KEYWORDS = frozenset(Settings.names()) - {"image_prompt", "audio_prompt", "init"}
@@ -58,26 +58,26 @@ def batch_fits(batch_size: int):
 def make_scheduler(name: str, config: dict[str, Any]):
     """A diffusers scheduler by short name, built from the expert's schedule config.
 
-    ``ddim`` (the paper's, eta 0), ``dpm++`` (DPM-Solver++ multistep, 2nd order),
-    ``euler``, ``pndm`` (PLMS, SD 1.5's own default).
+    ``name``: one of :data:`itslib.settings.SCHEDULERS` (``ddim``, the paper's, eta 0;
+    ``dpm++``, DPM-Solver++ multistep, 2nd order; ``euler``; ``pndm``, PLMS).
     """
-    from diffusers import (
-        DDIMScheduler,
-        DPMSolverMultistepScheduler,
-        EulerDiscreteScheduler,
-        PNDMScheduler,
-    )
+    import diffusers
 
-    classes = {
-        "ddim": DDIMScheduler,
-        "dpm++": DPMSolverMultistepScheduler,
-        "euler": EulerDiscreteScheduler,
-        "pndm": PNDMScheduler,
-    }
-    if name not in classes:
-        raise ValueError(f"scheduler={name!r} is not one of {', '.join(classes)}.")
-    extra = {"algorithm_type": "dpmsolver++", "solver_order": 2} if name == "dpm++" else {}
-    return classes[name].from_config(config, **extra)
+    if name not in SCHEDULERS:
+        raise ValueError(f"scheduler={name!r} is not one of {', '.join(SCHEDULERS)}.")
+    class_name, extra = SCHEDULERS[name]
+    return getattr(diffusers, class_name).from_config(config, **extra)
+
+
+def right_band(width: int) -> int:
+    """Columns of the dark right-edge band the VAEs leave: 32 of every 1024 (rounded)."""
+    return round(width * 32 / 1024)
+
+
+def crop_band(picture: np.ndarray) -> np.ndarray:
+    """``picture`` (H, W) or (H, W, C) without its right-edge band (as the joint method's
+    :meth:`ImagesThatSound.finish` crops it)."""
+    return np.ascontiguousarray(picture[:, : picture.shape[1] - right_band(picture.shape[1])])
 
 
 @dataclass
@@ -314,8 +314,8 @@ class ImagesThatSound:
         spectrograms = self.audio_expert.decode(out.latents).mean(dim=1).numpy()
         images = images.expand(-1, 3, -1, -1).permute(0, 2, 3, 1).numpy()  # gray -> RGB
         if config.crop_right:  # the dark band the VAE leaves at the right edge
-            keep = config.width - round(config.width * 32 / 1024)
-            images, spectrograms = images[:, :, :keep], spectrograms[:, :, :keep]
+            images = np.stack([crop_band(image) for image in images])
+            spectrograms = np.stack([crop_band(s) for s in spectrograms])
         mel = self.audio_expert.mel
         logmels = np.stack([audio.picture_to_logmel(s, mel) for s in spectrograms])
         waveforms = self.vocode(logmels, config.vocoder)  # the whole batch at once

@@ -22,10 +22,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from itslib import audio
-from itslib.baselines import crop_band
 from itslib.checks import number, whole
 from itslib.experts import Expert
-from itslib.pipeline import ImagesThatSound, make_scheduler
+from itslib.pipeline import ImagesThatSound, crop_band, make_scheduler
 from itslib.results import Result
 from itslib.settings import setting
 

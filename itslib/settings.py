@@ -20,7 +20,12 @@ from itslib.checks import number, whole
 # Each works on every path (pure noise, a start picture or sound, batches, 1 step); the
 # stochastic DPM-Solver++ SDE is not offered: it needs torchsde, and its Brownian noise
 # would make a batched sample differ from the one drawn alone.
-SCHEDULERS = ("ddim", "dpm++", "euler", "pndm")
+SCHEDULERS = {  # short name -> (the diffusers class, what make_scheduler adds to its config)
+    "ddim": ("DDIMScheduler", {}),  # the paper's, eta 0
+    "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+    "euler": ("EulerDiscreteScheduler", {}),
+    "pndm": ("PNDMScheduler", {}),  # PLMS, SD 1.5's own default
+}
 ETA_SCHEDULERS = ("ddim",)  # those whose step takes DDIM's eta
 VOCODERS = ("hifigan", "griffin-lim")
 
@@ -56,7 +61,7 @@ class Settings:
     width: int | None = setting(None, "pixels = frames (the sound's length), a positive "
                                 "multiple of 8 (None: the world's canvas width)")  # fmt: skip
     seed: int = setting(0, "sample k starts from the noise of seed + k", flag=False)
-    scheduler: str = setting("ddim", "the diffusers scheduler", choices=SCHEDULERS)
+    scheduler: str = setting("ddim", "the diffusers scheduler", choices=tuple(SCHEDULERS))
     eta: float = setting(0.0, "DDIM's stochasticity, >= 0 (0: deterministic); DDIM only")
     vocoder: str | None = setting(None, "how the spectrogram becomes sound (default: hifigan "
                                   "when the audio model has one, else griffin-lim)",

@@ -29,21 +29,18 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from itslib._io import atomic_path, ensure_writable_folder
 from itslib.fidelity import sample_folders
-from itslib.methods import METHODS, make_method
+from itslib.methods import METHODS, consecutive_runs, make_method
 from itslib.metrics import Judges, mean_ci
-from itslib.mini.world import PICTURE_CLASSES, SOUND_CLASSES
 from itslib.pipeline import DEFAULT_BATCH
 from itslib.results import Result
-
-if TYPE_CHECKING:
-    from itslib.worlds import World
+from itslib.worlds import WORLDS, World
 
 PROMPT_SETS = {
     "paper-quantitative": "paper_quantitative.json",  # the paper's Table 5: 10 x 10 pairs
@@ -84,7 +81,8 @@ def load_prompt_pairs(
     or ``{"pairs": [[image, audio], ...]}``.
     """
     if name == "mini-classes":
-        return pairs_from_lists(PICTURE_CLASSES, SOUND_CLASSES)
+        mini = WORLDS["mini"]
+        return pairs_from_lists(mini.image_prompts, mini.audio_prompts)
     if name == "examples":
         if not examples:
             raise ValueError("prompts='examples' needs the world's examples (World.examples).")
@@ -306,15 +304,8 @@ def batches(jobs: Sequence[Job], size: int) -> list[list[Job]]:
         groups.setdefault((job.variant.folder, job.pair), []).append(job)
     out: list[list[Job]] = []
     for group in groups.values():
-        group.sort(key=lambda j: j.seed)
-        run = [group[0]]
-        for job in group[1:]:
-            if job.seed == run[-1].seed + 1 and len(run) < size:
-                run.append(job)
-            else:
-                out.append(run)
-                run = [job]
-        out.append(run)
+        by_seed = {job.seed: job for job in group}
+        out += [[by_seed[s] for s in run] for run in consecutive_runs(sorted(by_seed), size)]
     return out
 
 

@@ -388,7 +388,7 @@ def test_crop_arithmetic_matches_the_joint_method():
     """round(width * 32 / 1024) columns go, as ImagesThatSound.finish drops them; at the real
     width 1024 that leaves 992 (9.92 s). (SDS at 1024 is too slow for the CPU tests; it
     crops with the same function as imprint, tested at the real width above.)"""
-    from itslib.baselines import crop_band, right_band
+    from itslib.pipeline import crop_band, right_band
 
     assert [right_band(w) for w in (1024, 256, 64, 48, 8)] == [32, 8, 2, 2, 0]
     assert crop_band(np.zeros((256, 1024, 3))).shape == (256, 992, 3)
