@@ -31,7 +31,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from itslib.experts import Expert, TextPromptEncoder, default_dtype  # noqa: E402
+from itslib.checks import default_dtype  # noqa: E402
+from itslib.experts import Expert, TextPromptEncoder  # noqa: E402
 from itslib.pipeline import make_scheduler  # noqa: E402
 from itslib.sampler import image_audio_terms, sample  # noqa: E402
 

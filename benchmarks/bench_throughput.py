@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_sampler import UnetTimer, sd15_expert  # noqa: E402
 
+from itslib.checks import default_dtype  # noqa: E402
 from itslib.cli import DTYPES  # noqa: E402
-from itslib.experts import default_dtype  # noqa: E402
 from itslib.mini.experts import mini_pipeline  # noqa: E402
 from itslib.pipeline import BatchTooLargeError, ImagesThatSound  # noqa: E402
 

@@ -324,3 +324,14 @@ def check_finite_weights(module: Any, id_or_folder: str | os.PathLike, part: str
             f"Could not load the model {str(id_or_folder)!r}: the weights in {where} hold NaN "
             f"or infinite values (first in {name}, loaded as {param.dtype}); the file is {fix}."
         )
+
+
+def gated_message(model_id: str, reason: str) -> str:
+    """Why a DeepFloyd IF model could not be loaded, and how to get it (it is gated)."""
+    stage1, stage2 = REAL_MODELS["if_stage1"].hub_id, REAL_MODELS["if_stage2"].hub_id
+    return (
+        unavailable_message(model_id, reason)
+        + "\n  - DeepFloyd IF is gated: accept the licence on both model pages, "
+        f"https://huggingface.co/{stage1} and https://huggingface.co/{stage2},"
+        " while logged in, then log in here too."
+    )

@@ -84,3 +84,13 @@ def device(value: Any, name: str = "device") -> torch.device | None:
         raise ValueError(f"{name}={value!r}: this torch sees no CUDA GPU "
                          "(torch.cuda.is_available() is False); use cpu or leave it out.")
     return chosen
+
+
+def default_device() -> str:
+    """``"cuda"`` when a CUDA GPU is present, else ``"cpu"``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str | torch.device) -> torch.dtype:
+    """fp16 on CUDA, fp32 elsewhere."""
+    return torch.float16 if torch.device(device).type == "cuda" else torch.float32

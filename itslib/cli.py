@@ -26,9 +26,10 @@ from itslib import checks, evaluate, files, sweep
 from itslib._hub import REAL_MODELS
 from itslib._io import atomic_path, ensure_writable_folder
 from itslib.baselines import imprint_files, imprint_many
+from itslib.checks import default_device
 from itslib.colorize import colorize_sample_folder, load_colorizer
 from itslib.demo import run_demo
-from itslib.experts import default_device, load_if_expert
+from itslib.experts import load_if_expert
 from itslib.methods import METHODS, make_method
 from itslib.metrics import keep_best
 from itslib.mini import train as mini_train

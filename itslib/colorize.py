@@ -46,11 +46,12 @@ from itslib._hub import (
     check_layout,
     check_weight_files,
     from_pretrained_prefer_fp16,
+    gated_message,
     is_local,
-    unavailable_message,
 )
 from itslib._hub import model_id as real_model_id
 from itslib._io import write_png
+from itslib.checks import default_device, default_dtype
 from itslib.files import load_audio
 
 STAGE_1_MODEL = REAL_MODELS["if_stage1"].hub_id
@@ -113,16 +114,6 @@ class Colorizer:
         return torch.cat([uncond, cond])
 
 
-def gated_message(model_id: str, reason: str) -> str:
-    """Why an IF model could not be loaded, and how to get it (it is gated)."""
-    return (
-        unavailable_message(model_id, reason)
-        + "\n  - DeepFloyd IF is gated: accept the licence on both model pages, "
-        f"https://huggingface.co/{STAGE_1_MODEL} and https://huggingface.co/{STAGE_2_MODEL},"
-        " while logged in, then log in here too."
-    )
-
-
 def load_colorizer(
     stage1_model: str | os.PathLike | None = None,
     stage2_model: str | os.PathLike | None = None,
@@ -144,8 +135,8 @@ def load_colorizer(
 
     stage1_model = str(stage1_model or real_model_id("if_stage1"))
     stage2_model = str(stage2_model or real_model_id("if_stage2"))
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
+    device = torch.device(device or default_device())
+    dtype = dtype or default_dtype(device)
     offload = device.type == "cuda" if offload is None else offload
     skip = dict(safety_checker=None, feature_extractor=None, watermarker=None,
                 requires_safety_checker=False, dtype=dtype)  # fmt: skip

@@ -29,12 +29,13 @@ from itslib._hub import (
     check_layout,
     check_weight_files,
     from_pretrained_prefer_fp16,
+    gated_message,
     is_local,
     unavailable_message,
 )
 from itslib._hub import model_id as real_model_id
 from itslib.audio import AUFFUSION, MelConfig
-from itslib.colorize import gated_message
+from itslib.checks import default_device, default_dtype
 from itslib.hifigan import HiFiGAN
 
 # The subfolders each loader reads from a repository (a local folder must hold them).
@@ -110,6 +111,32 @@ class TextPromptEncoder(nn.Module):
         device = next(self.text_encoder.parameters()).device
         embeddings = self.text_encoder(tokens.input_ids.to(device))[0]
         return {"encoder_hidden_states": embeddings}
+
+
+class ClassPromptEncoder(nn.Module):
+    """Class-label conditioning: the prompt is a class name; the empty prompt is the null
+    class used for classifier-free guidance."""
+
+    def __init__(self, class_names: list[str]):
+        super().__init__()
+        self.class_names = list(class_names)
+
+    @property
+    def null_class(self) -> int:
+        return len(self.class_names)
+
+    def forward(self, text: str) -> dict[str, torch.Tensor]:
+        text = text.strip()
+        if text == "":
+            index = self.null_class
+        elif text in self.class_names:
+            index = self.class_names.index(text)
+        else:
+            raise ValueError(
+                f"prompt {text!r} is not one of this model's classes: "
+                f"{', '.join(self.class_names)}."
+            )
+        return {"class_labels": torch.tensor([index])}
 
 
 class T5PromptEncoder(TextPromptEncoder):
@@ -275,16 +302,6 @@ class Expert:
         if not _finite(latents):
             self._explain_non_finite("encoded latents (its VAE)", {"pictures": pictures})
         return latents.float() * self.vae.config.scaling_factor
-
-
-def default_device() -> str:
-    """``"cuda"`` when a CUDA GPU is present, else ``"cpu"``."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def default_dtype(device: str | torch.device) -> torch.dtype:
-    """fp16 on CUDA, fp32 elsewhere."""
-    return torch.float16 if torch.device(device).type == "cuda" else torch.float32
 
 
 def load_stable_diffusion_expert(

@@ -16,8 +16,7 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from itslib.experts import Expert
-from itslib.mini.experts import ClassPromptEncoder
+from itslib.experts import ClassPromptEncoder, Expert
 
 SD_SCHEDULE = {
     "_class_name": "DDIMScheduler", "beta_start": 0.00085, "beta_end": 0.012,

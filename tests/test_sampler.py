@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from itslib._hub import ModelUnavailableError
-from itslib.experts import Expert, load_audio_expert, load_image_expert
-from itslib.mini.experts import ClassPromptEncoder
+from itslib.experts import ClassPromptEncoder, Expert, load_audio_expert, load_image_expert
 from itslib.mini.models import SCHEDULER_CONFIG
 from itslib.pipeline import ImagesThatSound, make_scheduler
 from itslib.sampler import Term, image_audio_terms, sample, step_weights

@@ -60,7 +60,7 @@ def test_mini_world_samples_deterministically_through_the_same_sampler():
     assert a.spectrogram.shape == (128, 512) and a.image.shape == (128, 512, 3)
     assert a.waveform.shape == (512 * 80,) and a.params["vocoder"] == "griffin-lim"
     assert a.params["unet_evaluations"] == 2 * (9 + 10)
-    with pytest.raises(ValueError, match="not one of this miniature model's classes"):
+    with pytest.raises(ValueError, match="not one of this model's classes"):
         pipe("a castle", "siren", steps=2, progress=False)
 
 

@@ -1,5 +1,5 @@
-"""The miniature world's experts: class-name prompts, and the joint pipeline assembled
-from the shipped (or your own) weights."""
+"""The miniature world's experts: the joint pipeline assembled from the shipped (or your
+own) weights, with class-name prompts (:class:`itslib.experts.ClassPromptEncoder`)."""
 
 from __future__ import annotations
 
@@ -8,37 +8,10 @@ import os
 import torch
 from torch import nn
 
-from itslib.experts import Expert
+from itslib.experts import ClassPromptEncoder, Expert
 from itslib.mini.store import load_components, sampling_weights
 from itslib.mini.world import HEIGHT, MINI_MEL, WIDTH
 from itslib.pipeline import ImagesThatSound
-
-
-class ClassPromptEncoder(nn.Module):
-    """Class-label conditioning: the prompt is a class name; the empty prompt is the null
-    class used for classifier-free guidance."""
-
-    def __init__(self, class_names: list[str]):
-        super().__init__()
-        self.class_names = list(class_names)
-
-    @property
-    def null_class(self) -> int:
-        return len(self.class_names)
-
-    def forward(self, text: str) -> dict[str, torch.Tensor]:
-        text = text.strip()
-        if text == "":
-            index = self.null_class
-        elif text in self.class_names:
-            index = self.class_names.index(text)
-        else:
-            raise ValueError(
-                f"prompt {text!r} is not one of this miniature model's classes: "
-                f"{', '.join(self.class_names)}."
-            )
-        return {"class_labels": torch.tensor([index])}
-
 
 UNET_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
