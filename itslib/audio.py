@@ -75,6 +75,7 @@ class MelConfig:
 
 
 AUFFUSION = MelConfig()
+AUFFUSION_CANVAS = (AUFFUSION.n_mels, 1024)  # Auffusion's spectrogram: 256 mel bins x 10.24 s
 
 SILENCE = 1e-4
 """Peak level (-80 dBFS) at or below which a waveform counts as silence: it is not

@@ -271,7 +271,7 @@ def imprint_files(
     sound_path: str | os.PathLike,
     strength: float = 0.5,
     mel: MelConfig = AUFFUSION,
-    frames: int = 1024,
+    frames: int = audio.AUFFUSION_CANVAS[1],
     vocoder: nn.Module | str | None = None,
     seed: int = 0,
     n_iter: int = 32,

@@ -10,8 +10,6 @@ import numpy as np
 from itslib import audio, files
 from itslib._io import check_output_folder, staged_folder, write_png
 
-DEMO_FRAMES = 1024  # Auffusion's canvas: the longest sound the demo draws
-
 
 def example_sound(seconds: float = 4.0, sample_rate: int = 16000) -> np.ndarray:
     """A bell-like arpeggio over a rising whistle: easy to see and to hear.
@@ -55,7 +53,7 @@ def run_demo(
     """
     config = audio.AUFFUSION
     folder = check_output_folder(out, name="out", overwrite=overwrite, allow_empty=True)
-    canvas = config.seconds(DEMO_FRAMES)
+    canvas = config.seconds(audio.AUFFUSION_CANVAS[1])  # the longest sound it draws
     wav = example_sound() if sound is None else files.load_audio(sound, config.sample_rate,
                                                                  at_most=canvas)  # fmt: skip
     gray = None if picture is None else files.load_picture(picture, height=config.n_mels)

@@ -291,7 +291,9 @@ class Expert:
 
     @torch.inference_mode()
     def encode(self, pictures: torch.Tensor, generator: torch.Generator | None = None):
-        """Pictures (B, C, H, W) in [0, 1] -> scaled latents (B, 4, H/8, W/8), float32.
+        """Pictures (B, C, H, W) in [0, 1] -> scaled latents (B, c, H/f, W/f), float32,
+        where f is the VAE's downsampling factor and c its latent channels (SD: 8 and 4;
+        the miniature world: 4 and 4).
 
         Takes the mean of the VAE's posterior (deterministic)."""
         channels = self.vae.config.in_channels

@@ -92,7 +92,7 @@ class ImagesThatSound:
     audio_expert: Expert
     vocoder: torch.nn.Module | None = None
     world: str = "real"
-    canvas: tuple[int, int] = (256, 1024)
+    canvas: tuple[int, int] = audio.AUFFUSION_CANVAS  # (mel bins, frames)
     crop_right: bool = True
     info: dict[str, Any] = field(default_factory=dict)
 

@@ -26,7 +26,8 @@ class Result:
         logmel: (n_mels, W') the spectrogram as a log-mel.
         waveform: (W' * hop,) float32 in [-1, 1].
         sample_rate: of ``waveform`` (16 kHz).
-        latents: (4, H/8, W/8) float32, the clean latent (``None`` for baselines
+        latents: (c, H/f, W/f) float32, the clean latent (f: the VAE's downsampling
+            factor, 8 in SD; c: its latent channels, 4) (``None`` for baselines
             that have none).
         params: every parameter used, the seed, models, timings.
         trajectory: the sampler's per-step record when captured.
@@ -54,7 +55,7 @@ class Result:
 
         Files: ``image.png``, ``spectrogram.png`` (gray, low frequencies at the bottom),
         ``audio.wav`` (16-bit, ``sample_rate``), ``params.json``; with ``save_latents``
-        ``latents.npy`` (float32, 4 x H/8 x W/8); with ``video`` ``video.mp4`` (the
+        ``latents.npy`` (float32, c x H/f x W/f); with ``video`` ``video.mp4`` (the
         spectrogram with a playhead, with the audio). Everything is written into a
         temporary folder beside it and renamed at the end, so a failure leaves no
         partial sample folder; ``overwrite`` replaces an old folder whole. Missing

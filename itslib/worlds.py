@@ -27,7 +27,7 @@ import torch
 from itslib import checks
 from itslib._hub import ModelUnavailableError
 from itslib._hub import model_id as real_model
-from itslib.audio import AUFFUSION
+from itslib.audio import AUFFUSION, AUFFUSION_CANVAS
 from itslib.hifigan import HiFiGAN
 from itslib.metrics import ACCEPT, CLAPJudge, CLIPJudge, Judges, MiniJudge
 from itslib.mini.experts import mini_pipeline
@@ -177,7 +177,7 @@ WORLDS: dict[str, World] = {
     "real": RealWorld(
         name="real",
         about="Stable Diffusion 1.5 + Auffusion, judged by CLIP and CLAP",
-        canvas=(256, 1024),
+        canvas=AUFFUSION_CANVAS,
         examples=REAL_EXAMPLES,
         image_prompts=[image for image, _ in REAL_EXAMPLES],
         audio_prompts=[sound for _, sound in REAL_EXAMPLES],

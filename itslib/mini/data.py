@@ -24,7 +24,7 @@ from itslib.mini.world import (
 
 
 def picture_batch(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` pictures with balanced classes: (pictures (n, 64, 256), labels (n,))."""
+    """``n`` pictures with balanced classes: (pictures (n, HEIGHT, WIDTH), labels (n,))."""
     if n < 1:
         raise ValueError(f"n={n} must be >= 1.")
     labels = rng.permutation(np.arange(n) % len(PICTURE_CLASSES))
