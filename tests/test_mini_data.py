@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from itslib.mini import data
-from itslib.mini.data import (
+from itslib import mini as data
+from itslib.mini import (
     MINI_MEL,
     NUM_SAMPLES,
     PICTURE_CLASSES,

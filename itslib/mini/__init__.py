@@ -23,7 +23,8 @@ Load the shipped weights with :func:`load_components`; retrain them with
 ``python -m itslib train-mini --out DIR``.
 """
 
-from itslib.mini.data import make_picture, make_sound, picture_batch, sound_batch, sound_picture
+from itslib.mini.pictures import make_picture, picture_batch
+from itslib.mini.sounds import make_sound, sound_batch, sound_picture
 from itslib.mini.store import MiniComponents, judge_pictures, judge_sounds, load_components
 from itslib.mini.world import (
     HEIGHT,

@@ -287,3 +287,12 @@ def make_picture(class_name: str, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.1:
         picture = 1 - picture
     return np.clip(picture, 0, 1).astype(np.float32)
+
+
+def picture_batch(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` pictures with balanced classes: (pictures (n, HEIGHT, WIDTH), labels (n,))."""
+    if n < 1:
+        raise ValueError(f"n={n} must be >= 1.")
+    labels = rng.permutation(np.arange(n) % len(PICTURE_CLASSES))
+    pictures = np.stack([make_picture(PICTURE_CLASSES[k], rng) for k in labels])
+    return pictures, labels.astype(np.int64)
