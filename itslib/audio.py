@@ -362,12 +362,8 @@ def cycle_consistency(logmel, vocoder, config: MelConfig = AUFFUSION) -> float:
     return float(np.abs(a - b).mean())
 
 
-from itslib.hifigan import HiFiGAN, HiFiGANConfig  # noqa: E402  (re-exported public names)
-
 __all__ = [
     "AUFFUSION",
-    "HiFiGAN",
-    "HiFiGANConfig",
     "MelConfig",
     "cycle_consistency",
     "griffin_lim",

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from itslib._hub import ModelUnavailableError
-from itslib.audio import HiFiGAN, HiFiGANConfig
+from itslib.hifigan import HiFiGAN, HiFiGANConfig
 from itslib.rehearsal import write_vocoder
 
 from .numerics import assert_close_across_kernels

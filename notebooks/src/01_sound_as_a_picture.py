@@ -117,10 +117,11 @@ Audio(gl, rate=config.sample_rate)
 
 # %%
 from itslib._hub import ModelUnavailableError
+from itslib.hifigan import HiFiGAN
 from itslib.worlds import real_model
 
 try:  # Auffusion's vocoder/ folder (or $ITSLIB_AUDIO_MODEL's)
-    hifigan = audio.HiFiGAN.from_pretrained(real_model("audio"))
+    hifigan = HiFiGAN.from_pretrained(real_model("audio"), mel=config)
 except ModelUnavailableError:
     hifigan = None
     print("HiFi-GAN weights are not available here (no hub access); open this chapter in "
