@@ -44,8 +44,11 @@ from itslib.pipeline import (
 from itslib.results import Result
 from itslib.sampler import Term, sample
 
+IMPRINT_STRENGTH = 0.5  # the paper's (Appendix A.3): black halves the sound, white keeps it
 
-def imprint(spectrogram: np.ndarray, picture: np.ndarray, strength: float = 0.5) -> np.ndarray:
+
+def imprint(spectrogram: np.ndarray, picture: np.ndarray,
+            strength: float = IMPRINT_STRENGTH) -> np.ndarray:  # fmt: skip
     """Carve ``picture`` into ``spectrogram`` (both (H, W) in [0, 1]).
 
     ``picture`` may be (H, W, 3) colour: it is made gray by channel mean. White
@@ -105,7 +108,7 @@ def imprint_many(
     audio_prompt: str | None = None,
     picture: np.ndarray | None = None,
     sound: np.ndarray | None = None,
-    strength: float = 0.5,
+    strength: float = IMPRINT_STRENGTH,
     image_steps: int = 50,
     image_guidance: float = 7.5,
     audio_steps: int = 100,
@@ -269,7 +272,7 @@ def file_vocoder(vocoder: nn.Module | str | None, model: str | os.PathLike | Non
 def imprint_files(
     picture_path: str | os.PathLike,
     sound_path: str | os.PathLike,
-    strength: float = 0.5,
+    strength: float = IMPRINT_STRENGTH,
     mel: MelConfig = AUFFUSION,
     frames: int = audio.AUFFUSION_CANVAS[1],
     vocoder: nn.Module | str | None = None,

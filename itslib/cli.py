@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import sys
 import time
@@ -25,9 +26,9 @@ import torch
 from itslib import checks, evaluate, files, sweep
 from itslib._hub import REAL_MODELS
 from itslib._io import atomic_path, ensure_writable_folder
-from itslib.baselines import imprint_files, imprint_many
+from itslib.baselines import IMPRINT_STRENGTH, imprint_files, imprint_many
 from itslib.checks import default_device
-from itslib.colorize import colorize_sample_folder, load_colorizer
+from itslib.colorize import colorize, colorize_sample_folder, load_colorizer
 from itslib.demo import run_demo
 from itslib.experts import load_if_expert
 from itslib.methods import METHODS, make_method
@@ -54,6 +55,11 @@ class HelpFormatter(argparse.HelpFormatter):
 
 
 # --- flags shared by several commands, each declared once ----------------------------
+
+
+def default_of(function: Callable, name: str) -> Any:
+    """The default of ``function``'s parameter ``name``: a flag reads it, never restates it."""
+    return inspect.signature(function).parameters[name].default
 
 
 def real_model_help(role: str, what: str) -> str:
@@ -522,7 +528,8 @@ def imprint_parser(commands) -> None:
     add_prompts(p, required=False)
     p.add_argument("--picture", help="your own picture file (instead of --image-prompt)")
     p.add_argument("--sound", help="your own recording (instead of --audio-prompt)")
-    p.add_argument("--strength", type=float, help="how deep to carve, in [0, 1] (default: 0.5)")
+    p.add_argument("--strength", type=float, help="how deep to carve, in [0, 1] (default: "
+                   f"{IMPRINT_STRENGTH}, the paper's)")  # fmt: skip
     add_settings_flags(p, ["height", "width", "vocoder"])
     add_output_flags(p)
     add_world_flags(p)
@@ -553,10 +560,13 @@ def colorize_parser(commands) -> None:
                 "IF is gated: accept its licence on the hub and log in first.")  # fmt: skip
     p.add_argument("folders", nargs="+", help="sample folders (with spectrogram.png)")
     p.add_argument("--prompt", help="image prompt (default: the one in the folder's params.json)")
-    p.add_argument("--steps", type=int, default=30, help="stage I denoising steps")
-    p.add_argument("--guidance", type=float, default=10.0, help="CFG scale")
-    p.add_argument("--start-step", type=int, default=7, help="start at this step, in [0, steps)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--steps", type=int, default=default_of(colorize, "steps"),
+                   help="stage I denoising steps")  # fmt: skip
+    p.add_argument("--guidance", type=float, default=default_of(colorize, "guidance"),
+                   help="CFG scale")  # fmt: skip
+    p.add_argument("--start-step", type=int, default=default_of(colorize, "start_step"),
+                   help="start at this step, in [0, steps)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=default_of(colorize, "seed"), help="noise seed")
     p.add_argument("--stage1-model", help=real_model_help("if_stage1", "IF stage I id or folder"))
     p.add_argument("--stage2-model", help=real_model_help("if_stage2", "IF stage II id or folder"))
     p.add_argument("--no-offload", action="store_true", help="keep IF on the GPU (big GPUs)")
@@ -600,11 +610,13 @@ def evaluate_parser(commands) -> None:
     p.add_argument("--pairs", type=int,
                    help="a balanced prefix of the 64 class pairs (default: 16 for all, else 64)")
     p.add_argument("--sds-pairs", type=int, help="SDS on only the first N pairs (default: 4 or 8)")
-    p.add_argument("--steps", type=int, default=25, help="DDIM steps per sample")
-    p.add_argument("--guidance", type=float, default=7.5,
+    p.add_argument("--steps", type=int, default=default_of(evaluate.evaluate, "steps"),
+                   help="DDIM steps per sample")  # fmt: skip
+    p.add_argument("--guidance", type=float, default=default_of(evaluate.evaluate, "guidance"),
                    help="both guidance scales of the rows that set none (the joint rows keep "
                    "the paper's 10, the guidance rows their own; see itslib/evaluate.py)")
-    p.add_argument("--sds-steps", type=int, default=100, help="SDS optimisation steps")
+    p.add_argument("--sds-steps", type=int, default=default_of(evaluate.evaluate, "sds_steps"),
+                   help="SDS optimisation steps")  # fmt: skip
     p.add_argument("--weights", help="a folder of miniature weights (default: the shipped ones)")
     p.add_argument("--out", default="itslib/mini/results", help="where the tables go")
     p.add_argument("--work", default="out/evaluate",
