@@ -35,6 +35,7 @@ from itslib.checks import default_dtype  # noqa: E402
 from itslib.experts import Expert, TextPromptEncoder  # noqa: E402
 from itslib.pipeline import make_scheduler  # noqa: E402
 from itslib.sampler import image_audio_terms, sample  # noqa: E402
+from itslib.settings import Settings  # noqa: E402
 
 SD15_SCHEDULER = {
     "_class_name": "PNDMScheduler", "beta_start": 0.00085, "beta_end": 0.012,
@@ -140,7 +141,7 @@ def main() -> None:
     timer = UnetTimer(image.unet, sound.unet)
     prompts = ("city skyline", "bell ringing") if args.world == "mini" else (
         "a painting of castle towers, grayscale", "bell ringing")  # fmt: skip
-    terms = image_audio_terms(image, sound, *prompts)
+    terms = image_audio_terms(image, sound, Settings(*prompts))
 
     def one(seed: int) -> dict:
         latents = torch.randn(shape, generator=torch.Generator().manual_seed(seed))

@@ -271,12 +271,7 @@ class ImagesThatSound:
         )  # fmt: skip
         init = self.check_init(config, init_picture, init_sound)
         # 2. Encode each expert's prompt pair once for all the samples.
-        terms = image_audio_terms(
-            self.image_expert, self.audio_expert, config.image_prompt, config.audio_prompt,
-            config.negative_image_prompt, config.negative_audio_prompt,
-            config.image_guidance, config.audio_guidance,
-            config.audio_weight, config.image_start, config.audio_start,
-        )  # fmt: skip
+        terms = image_audio_terms(self.image_expert, self.audio_expert, config)
         for term in terms:
             term.condition = term.expert.condition(term.prompt, term.negative_prompt)
         # params record what the encoders read (a prompt over 77 tokens is cut, and said)

@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from itslib.experts import Condition, Expert
-from itslib.settings import DEFAULTS
+from itslib.settings import Settings
 
 
 @dataclass
@@ -133,28 +133,19 @@ def check_terms(terms: Sequence[Term], num_steps: int) -> None:
         )
 
 
-def image_audio_terms(
-    image_expert: Expert,
-    audio_expert: Expert,
-    image_prompt: str,
-    audio_prompt: str,
-    negative_image_prompt: str = "",
-    negative_audio_prompt: str = "",
-    image_guidance: float = DEFAULTS.image_guidance,
-    audio_guidance: float = DEFAULTS.audio_guidance,
-    audio_weight: float = DEFAULTS.audio_weight,
-    image_start: float = DEFAULTS.image_start,
-    audio_start: float = DEFAULTS.audio_start,
-) -> list[Term]:
-    """The paper's setting: weights (1 - audio_weight, audio_weight); the image expert
-    joins after ``image_start`` of the steps, the audio expert after ``audio_start``.
-    The defaults are the paper's, from :class:`itslib.settings.Settings` (a 10%
-    audio-only warm start, guidance 10 / 10); :func:`check_terms` checks them."""
+def image_audio_terms(image_expert: Expert, audio_expert: Expert,
+                      settings: Settings) -> list[Term]:  # fmt: skip
+    """The paper's two terms from one :class:`~itslib.settings.Settings` (its prompts,
+    guidance scales, ``audio_weight`` and starts): weights (1 - audio_weight,
+    audio_weight); the image expert joins after ``image_start`` of the steps, the audio
+    expert after ``audio_start``. The paper's values are Settings' defaults (a 10%
+    audio-only warm start, guidance 10 / 10); :func:`check_terms` checks the terms."""
     return [
-        Term(image_expert, image_prompt, image_guidance, 1.0 - audio_weight,
-             negative_image_prompt, image_start),
-        Term(audio_expert, audio_prompt, audio_guidance, audio_weight,
-             negative_audio_prompt, audio_start),
+        Term(image_expert, settings.image_prompt, settings.image_guidance,
+             1.0 - settings.audio_weight, settings.negative_image_prompt,
+             settings.image_start),
+        Term(audio_expert, settings.audio_prompt, settings.audio_guidance,
+             settings.audio_weight, settings.negative_audio_prompt, settings.audio_start),
     ]  # fmt: skip
 
 

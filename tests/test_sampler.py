@@ -10,6 +10,7 @@ from itslib.experts import ClassPromptEncoder, Expert, load_audio_expert, load_i
 from itslib.mini.models import SCHEDULER_CONFIG
 from itslib.pipeline import ImagesThatSound, make_scheduler
 from itslib.sampler import Term, image_audio_terms, sample, step_weights
+from itslib.settings import Settings
 
 from .numerics import assert_close_across_kernels, assert_same_path
 
@@ -35,7 +36,7 @@ def count_calls(expert):
 
 def test_default_schedule_makes_380_sample_evaluations(experts):
     image, sound = experts
-    terms = image_audio_terms(image, sound, "a castle", "bell ringing")
+    terms = image_audio_terms(image, sound, Settings("a castle", "bell ringing"))
     scheduler = make_scheduler("ddim", image.scheduler_config)
     image_calls, h1 = count_calls(image)
     audio_calls, h2 = count_calls(sound)
@@ -74,7 +75,7 @@ def test_weights_follow_eq_6():
 
 def test_trajectory_records_every_step(experts):
     image, sound = experts
-    terms = image_audio_terms(image, sound, "a castle", "bell ringing", image_start=0.25)
+    terms = image_audio_terms(image, sound, Settings("a castle", "bell ringing", image_start=0.25))
     out = sample(terms, make_scheduler("ddim", image.scheduler_config), noise(), 8,
                  capture=True, progress=False)  # fmt: skip
     assert [s.index for s in out.trajectory] == list(range(8))
@@ -95,9 +96,9 @@ def test_single_expert_limit_reproduces_diffusers(experts, tiny_repos, which):
 
     image, sound = experts
     audio_weight, image_start = (1.0, 0.1) if which == "audio" else (0.0, 0.0)
-    terms = image_audio_terms(image, sound, "a castle", "bell ringing", image_guidance=7.5,
-                              audio_guidance=7.5, audio_weight=audio_weight,
-                              image_start=image_start)  # fmt: skip
+    terms = image_audio_terms(image, sound, Settings(
+        "a castle", "bell ringing", image_guidance=7.5, audio_guidance=7.5,
+        audio_weight=audio_weight, image_start=image_start))
     ours = sample(terms, make_scheduler("ddim", image.scheduler_config), noise(3), 10,
                   progress=False)  # fmt: skip
 
@@ -120,7 +121,7 @@ def test_single_expert_limit_reproduces_diffusers(experts, tiny_repos, which):
 
 def test_dpm_solver_runs_and_is_deterministic(experts):
     image, sound = experts
-    terms = image_audio_terms(image, sound, "a castle", "bell ringing")
+    terms = image_audio_terms(image, sound, Settings("a castle", "bell ringing"))
 
     def run(name):
         scheduler = make_scheduler(name, image.scheduler_config)
@@ -205,7 +206,7 @@ def test_nan_latents_are_refused(experts):
     image, sound = experts
     bad = noise()
     bad[0, 0, 0, 0] = float("nan")
-    terms = image_audio_terms(image, sound, "a castle", "bell ringing")
+    terms = image_audio_terms(image, sound, Settings("a castle", "bell ringing"))
     with pytest.raises(ValueError, match="NaN"):
         sample(terms, make_scheduler("ddim", image.scheduler_config), bad, 4, progress=False)
 

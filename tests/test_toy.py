@@ -6,6 +6,7 @@ import torch
 
 from itslib.pipeline import make_scheduler
 from itslib.sampler import Term, image_audio_terms, sample
+from itslib.settings import Settings
 from itslib.toy import GaussianMixture, toy_expert
 
 RING = GaussianMixture.of([[1.5 * math.cos(a), 1.5 * math.sin(a)]
@@ -52,8 +53,8 @@ def test_guided_mixture_lands_near_the_product():
     product = RING.product(LINE)
 
     def score(g):
-        terms = image_audio_terms(image, audio, "ring", "line", image_guidance=g,
-                                  audio_guidance=g, image_start=0.0)  # fmt: skip
+        terms = image_audio_terms(image, audio, Settings("ring", "line", image_guidance=g,
+                                                         audio_guidance=g, image_start=0.0))
         out = sample(terms, make_scheduler("ddim", image.scheduler_config), noise, 50,
                      progress=False)  # fmt: skip
         return float(product.log_density(out.latents[:, :, 0, 0]).mean())
