@@ -6,7 +6,8 @@ scheduler steps), for
 
 - ``mini``: the shipped miniature experts (128 x 512 canvas, 4 x 32 x 128 latent) on
   the CPU with ``--threads`` torch threads, plus the Griffin-Lim vocoder;
-- ``tiny``: the tiny random SD-layout models the tests use, on the CPU;
+- ``tiny``: the tiny random SD-layout models the tests use, at the real 256 x 1024
+  canvas, with their tiny vocoder;
 - ``sd15``: random-weight models with Stable Diffusion 1.5's exact shapes (UNet
   860 M parameters, CLIP ViT-L text encoder, SD VAE) at the paper's 4 x 32 x 128
   latent, on whatever device is present (fp16 on CUDA). Compute does not depend on
@@ -22,62 +23,42 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from itslib.checks import default_dtype  # noqa: E402
-from itslib.experts import Expert, TextPromptEncoder  # noqa: E402
-from itslib.pipeline import make_scheduler  # noqa: E402
-from itslib.sampler import image_audio_terms, sample  # noqa: E402
-from itslib.settings import Settings  # noqa: E402
-
-SD15_SCHEDULER = {
-    "_class_name": "PNDMScheduler", "beta_start": 0.00085, "beta_end": 0.012,
-    "beta_schedule": "scaled_linear", "num_train_timesteps": 1000, "set_alpha_to_one": False,
-    "skip_prk_steps": True, "steps_offset": 1,
-}  # fmt: skip
+from itslib import audio
+from itslib.checks import default_dtype
+from itslib.experts import load_audio_expert, load_image_expert
+from itslib.mini.experts import mini_pipeline
+from itslib.pipeline import ImagesThatSound, make_scheduler
+from itslib.rehearsal import write_auffusion, write_stable_diffusion
+from itslib.sampler import image_audio_terms, sample
+from itslib.settings import Settings
+from itslib.worlds import WORLDS
 
 
-def sd15_expert(name: str, device: str, dtype: torch.dtype) -> Expert:
-    """A random-weight expert with SD 1.5's shapes (no download)."""
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    from itslib.rehearsal.diffusion import write_tokenizer
-
-    folder = Path(tempfile.mkdtemp())
-    write_tokenizer(folder)
-    unet = UNet2DConditionModel(cross_attention_dim=768, sample_size=64)
-    vae = AutoencoderKL(
-        block_out_channels=(128, 256, 512, 512),
-        down_block_types=["DownEncoderBlock2D"] * 4,
-        up_block_types=["UpDecoderBlock2D"] * 4,
-        layers_per_block=2,
-        latent_channels=4,
-        sample_size=512,
-    )
-    text = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072,
-                                        num_attention_heads=12, num_hidden_layers=12))  # fmt: skip
-    for module in (unet, vae, text):
-        module.to(device, dtype).eval().requires_grad_(False)
-    encoder = TextPromptEncoder(CLIPTokenizer.from_pretrained(folder), text)
-    return Expert(name, unet, vae, encoder, dict(SD15_SCHEDULER), model_id=f"random-sd15-{name}")
-
-
-def tiny_experts() -> tuple[Expert, Expert]:
-    from itslib.experts import load_audio_expert, load_image_expert
-    from itslib.rehearsal import write_auffusion, write_stable_diffusion
-
+def rehearsal_pipeline(size: str, device: str, dtype: torch.dtype) -> ImagesThatSound:
+    """Random-weight SD 1.x and Auffusion repositories written by itslib.rehearsal in the
+    hub's layout (``tiny``, or ``full``: SD 1.5's exact shapes) and loaded through the
+    library's own loaders. Compute does not depend on the weights."""
     root = Path(tempfile.mkdtemp())
-    image = load_image_expert(write_stable_diffusion(root / "sd", seed=0), device="cpu")
-    sound = load_audio_expert(write_auffusion(root / "auf", seed=1), "cpu")
-    return image, sound
+    image = write_stable_diffusion(root / "sd", seed=0, size=size)
+    sound = write_auffusion(root / "auffusion", seed=1, size=size)
+    return ImagesThatSound(load_image_expert(image, device, dtype),
+                           load_audio_expert(sound, device, dtype))  # fmt: skip
+
+
+# the benchmark's model sets: each a pipeline and the world whose example prompts it uses
+MODELS: dict[str, tuple[Callable[..., ImagesThatSound], str]] = {
+    "mini": (lambda device, dtype, threads: mini_pipeline(device=device, threads=threads,
+                                                          dtype=dtype), "mini"),
+    "tiny": (lambda device, dtype, threads: rehearsal_pipeline("tiny", device, dtype), "real"),
+    "sd15": (lambda device, dtype, threads: rehearsal_pipeline("full", device, dtype), "real"),
+}  # fmt: skip
 
 
 class UnetTimer:
@@ -116,32 +97,16 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     dtype = default_dtype(args.device)
-    vocode = None
-    if args.world == "mini":
-        from itslib import audio
-        from itslib.mini.experts import mini_pipeline
-
-        pipe = mini_pipeline(threads=args.threads)
-        image, sound = pipe.image_expert, pipe.audio_expert
-        shape = pipe.latent_shape(*pipe.canvas)
-
-        def vocode(pictures):
-            logmel = audio.picture_to_logmel(pictures[0].mean(dim=0).numpy(), sound.mel)
-            return pipe.vocode(logmel, "griffin-lim")
-
-    elif args.world == "tiny":
-        image, sound = tiny_experts()
-        shape = (1, 4, 32, 8)
-    else:
-        image, sound = (
-            sd15_expert("image", args.device, dtype),
-            sd15_expert("audio", args.device, dtype),
-        )
-        shape = (1, 4, 32, 128)
+    build, world = MODELS[args.world]
+    pipe = build(args.device, dtype, args.threads)
+    image, sound = pipe.image_expert, pipe.audio_expert
+    shape = pipe.latent_shape(*pipe.canvas)
     timer = UnetTimer(image.unet, sound.unet)
-    prompts = ("city skyline", "bell ringing") if args.world == "mini" else (
-        "a painting of castle towers, grayscale", "bell ringing")  # fmt: skip
-    terms = image_audio_terms(image, sound, Settings(*prompts))
+    terms = image_audio_terms(image, sound, Settings(*WORLDS[world].examples[0]))
+
+    def vocode(spectrograms: torch.Tensor) -> None:
+        logmel = audio.picture_to_logmel(spectrograms[0].mean(dim=0).cpu().numpy(), sound.mel)
+        pipe.vocode(logmel, "griffin-lim" if pipe.vocoder is None else "hifigan")
 
     def one(seed: int) -> dict:
         latents = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
@@ -156,8 +121,7 @@ def main() -> None:
         image.decode(out.latents)
         spectrogram = sound.decode(out.latents)
         decoded = time.perf_counter()
-        if vocode is not None:
-            vocode(spectrogram)
+        vocode(spectrogram)
         end = time.perf_counter()
         return {"seconds": end - start, "loop_seconds": loop, "unet_seconds": timer.seconds,
                 "decode_seconds": decoded - start - loop, "vocoder_seconds": end - decoded,

@@ -30,26 +30,21 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark
 
-from bench_sampler import UnetTimer, sd15_expert  # noqa: E402
+from bench_sampler import MODELS, UnetTimer  # noqa: E402
 
 from itslib.checks import default_dtype  # noqa: E402
 from itslib.cli import DTYPES  # noqa: E402
-from itslib.mini.experts import mini_pipeline  # noqa: E402
 from itslib.pipeline import BatchTooLargeError, ImagesThatSound  # noqa: E402
+from itslib.worlds import WORLDS  # noqa: E402
 
 
 def build(args) -> tuple[ImagesThatSound, tuple[str, str]]:
-    dtype = DTYPES[args.dtype]
-    if args.world == "mini":
-        pipe = mini_pipeline(device=args.device, threads=args.threads, dtype=dtype)
-        return pipe, ("city skyline", "drum beats")
-    dtype = dtype or default_dtype(args.device)
-    experts = [sd15_expert(name, args.device, dtype) for name in ("image", "audio")]
-    pipe = ImagesThatSound(*experts, world="sd15-random")
-    return pipe, ("a painting of castle towers, grayscale", "bell ringing")
+    dtype = DTYPES[args.dtype] or default_dtype(args.device)
+    make, world = MODELS[args.world]
+    pipe = make(args.device, dtype, args.threads)
+    return pipe, WORLDS[world].examples[0]
 
 
 def peak_memory_gb(device: str) -> float:
