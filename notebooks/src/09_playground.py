@@ -5,13 +5,35 @@
 # warm start, the guidance scales, the number of steps and the seed. Press
 # **Generate** to draw a sample and play it with the moving playhead.
 #
-# Widgets need a live Python kernel: open this chapter in Colab (rocket button) or
-# in Jupyter. On the published page you see the sample drawn with the default
-# settings below the controls.
+# ## In your browser
+#
+# On the published page the playground below runs in your browser, in the miniature
+# world: no kernel, no server. The book's build exported the miniature experts (with
+# classifier-free guidance and the weighted mix inside one graph per step), the decoder
+# and the two judges as ONNX graphs (`python -m itslib export-web`), and a few hundred
+# lines of JavaScript run the same loop as `itslib.sampler.sample` on them with
+# onnxruntime-web, drawing the predicted clean spectrogram x0 at every step. A seed
+# draws the same starting noise as in Python, and the book's tests check that the
+# browser's final spectrogram equals `world.pipeline(...)`'s within 1e-3. The first
+# **Generate** downloads the models once; nothing you choose leaves your machine.
+
+# %% tags=["remove-input"]
+from IPython.display import HTML, display
+
+from itslib.web import playground_html
+
+display(HTML(playground_html()))
+
+# %% [markdown]
+# ## With a Python kernel
+#
+# The widgets below need a live Python kernel: open this chapter in Colab (rocket
+# button) or in Jupyter, where they run the real models on a GPU or the miniature ones
+# on a CPU. On the published page you see the sample drawn with the default settings
+# below the controls.
 
 # %%
 import ipywidgets as widgets
-from IPython.display import display
 
 from itslib.viz import show
 from itslib.worlds import load_world

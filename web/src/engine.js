@@ -165,18 +165,30 @@ export class Engine {
     signal?.throwIfAborted();
     const picture = await timed("decoder", () => this.run("decoder", { latents: this.float(latents, shape) }, "picture"));
     signal?.throwIfAborted();
-    const wav = await timed("vocoder", async () => {
-      const magnitude = await this.run("magnitude", { picture: this.float(picture, [1, height, width]) }, "magnitude");
-      const bins = world.mel.bins;
-      const phase = new TorchGenerator(world.griffin_lim.seed).rand(bins * width);
-      return peakNormalize(griffinLim(magnitude, phase, world.mel, world.griffin_lim), world.mel.peak, world.silence);
-    });
-    const probs = await timed("judges", async () => ({
-      picture: Array.from(await this.run("picture_judge", { picture: this.float(picture, [1, height, width]) }, "probs")),
-      sound: Array.from(await this.run("sound_judge", {
-        magnitude: this.float(stftMagnitude(wav, world.mel, world.silence), [1, world.mel.bins, width]),
-      }, "probs")),
-    }));
+    const wav = await timed("vocoder", () => this.vocode(picture));
+    const probs = await timed("judges", () => this.judge(picture, wav));
     return { latents, picture, wav, probs, timings, sampleRate: world.mel.sample_rate };
+  }
+
+  /** Spectrogram picture (H x W in [0, 1]) -> waveform, peak-normalised, as
+   * itslib.audio.vocode plays it without a vocoder: magnitude.onnx, then Griffin-Lim from
+   * the phase Python's seed draws. */
+  async vocode(picture) {
+    const { world } = this;
+    const { height, width } = world.canvas;
+    const magnitude = await this.run("magnitude", { picture: this.float(picture, [1, height, width]) }, "magnitude");
+    const phase = new TorchGenerator(world.griffin_lim.seed).rand(world.mel.bins * width);
+    return peakNormalize(griffinLim(magnitude, phase, world.mel, world.griffin_lim), world.mel.peak, world.silence);
+  }
+
+  /** The judges' class probabilities {picture, sound} for a picture and a waveform. */
+  async judge(picture, wav) {
+    const { world } = this;
+    const { height, width } = world.canvas;
+    const heard = stftMagnitude(wav, world.mel, world.silence);
+    return {
+      picture: Array.from(await this.run("picture_judge", { picture: this.float(picture, [1, height, width]) }, "probs")),
+      sound: Array.from(await this.run("sound_judge", { magnitude: this.float(heard, [1, world.mel.bins, width]) }, "probs")),
+    };
   }
 }

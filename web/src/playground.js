@@ -133,6 +133,7 @@ class Playground {
 
   /** Start a run; a run still going is cancelled first (and finishes before this one starts). */
   async generate() {
+    this.state("starting", "Starting…");
     const previous = this.current;
     const controller = new AbortController();
     const run = { controller, done: null };
