@@ -29,8 +29,9 @@ from itslib._hub import ModelUnavailableError
 from itslib._hub import model_id as real_model
 from itslib.audio import AUFFUSION, AUFFUSION_CANVAS
 from itslib.hifigan import HiFiGAN
-from itslib.metrics import ACCEPT, CLAPJudge, CLIPJudge, Judges, MiniJudge
+from itslib.metrics import ACCEPT, CLAPJudge, CLIPJudge, Judges
 from itslib.mini.experts import mini_pipeline
+from itslib.mini.scoring import MiniJudge
 from itslib.mini.world import HEIGHT, PICTURE_CLASSES, SOUND_CLASSES, WIDTH
 from itslib.pipeline import ImagesThatSound
 from itslib.sds import SDSSettings

@@ -362,7 +362,8 @@ def test_a_cuda_device_without_cuda_is_named(monkeypatch):
 
 
 def test_judges_name_what_is_not_a_result():
-    from itslib.metrics import Judges, MiniJudge
+    from itslib.metrics import Judges
+    from itslib.mini.scoring import MiniJudge
 
     judge = MiniJudge.shipped()
     with pytest.raises(ValueError, match=r"results\[0\] is a str, not a Result"):

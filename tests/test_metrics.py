@@ -18,7 +18,6 @@ from itslib.fidelity import fad, fid, sample_folders
 from itslib.metrics import (
     CLAPJudge,
     CLIPJudge,
-    MiniJudge,
     accepted,
     clip_windows,
     mean_ci,
@@ -26,6 +25,7 @@ from itslib.metrics import (
     resample_to_48k,
     score_results,
 )
+from itslib.mini.scoring import MiniJudge
 from itslib.rehearsal import write_clap, write_clip
 from itslib.results import Result
 
