@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Sound as a picture
 #
-# A *spectrogram* draws a sound as a picture: time runs left to right, pitch runs
+# A {term}`spectrogram` draws a sound as a picture: time runs left to right, pitch runs
 # bottom to top, and brightness says how loud each pitch is at each moment. The
 # paper this book follows {cite:p}`chen2024images` asks the reverse question: can a
 # picture be made that *also* sounds like something? Before we get there, this
@@ -15,13 +15,14 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import Audio
+from IPython.display import Audio, display
 
 from itslib import audio, files
 from itslib.demo import example_sound
 
-config = audio.MelConfig()  # Auffusion's spectrogram: 16 kHz, hop 160, 256 mel bins
-config
+config = audio.AUFFUSION  # Auffusion's spectrogram settings
+print(f"{config.sample_rate} Hz; window {config.win_length} samples, "
+      f"hop {config.hop_length}; {config.n_mels} mel bins")
 
 # %% [markdown]
 # ## A sound
@@ -42,9 +43,9 @@ Audio(wav, rate=config.sample_rate)
 # %% [markdown]
 # ## From waveform to log-mel
 #
-# The short-time Fourier transform (STFT) cuts the waveform into overlapping windows
+# The short-time Fourier transform ({term}`STFT`) cuts the waveform into overlapping windows
 # (1024 samples, one every 160 samples, i.e. 100 columns a second) and measures the
-# strength of every frequency in each. The *mel scale* then pools the 1025 linear
+# strength of every frequency in each. The {term}`mel scale` then pools the 1025 linear
 # frequency bins into 256 bands that are narrow at low pitch and wide at high pitch,
 # roughly as our ears resolve pitch. Each band is a triangular filter:
 
@@ -54,20 +55,23 @@ freqs = np.linspace(0, config.sample_rate / 2, basis.shape[1])
 fig, ax = plt.subplots(figsize=(9, 2.2))
 for band in range(0, config.n_mels, 16):
     ax.plot(freqs, basis[band], lw=0.8)
-ax.set(xlabel="frequency (Hz)", ylabel="weight", title="every 16th of the 256 mel filters")
+ax.set(xlabel="frequency (Hz)", ylabel="weight",
+       title=f"every 16th of the {config.n_mels} mel filters")
 plt.show()
 
 # %% [markdown]
 # Finally the natural log, with a floor at $10^{-5}$ so silence does not go to
-# $-\infty$. This is `wav_to_logmel`; one column is 10 ms of sound:
+# $-\infty$. This is `wav_to_logmel`, and its result is the
+# {term}`log-mel spectrogram`; one column is 10 ms of sound:
 #
 # $$ \text{logmel} = \ln \max(M\,|\mathrm{STFT}(x)|,\ 10^{-5}) $$
 
 # %%
 logmel = audio.wav_to_logmel(wav, config)
-print("log-mel shape (mel bins, frames):", logmel.shape)
-frames = logmel.shape[1]
-print(f"{frames} frames x {config.hop_length} samples = {config.seconds(frames)} s")
+bins, frames = logmel.shape
+print(f"log-mel: {bins} mel bins x {frames} frames")
+print(f"{frames} frames x {config.hop_length} samples = "
+      f"{config.seconds(frames)} s")
 
 # %% [markdown]
 # ## From log-mel to picture
@@ -81,8 +85,10 @@ print(f"{frames} frames x {config.hop_length} samples = {config.seconds(frames)}
 # %%
 picture = audio.logmel_to_picture(logmel, config)
 fig, ax = plt.subplots(figsize=(9, 3))
-ax.imshow(picture, cmap="gray", aspect="auto", extent=(0, t[-1], 0, config.n_mels))
-ax.set(xlabel="time (s)", ylabel="mel bin", title="the Auffusion spectrogram picture")
+ax.imshow(picture, cmap="gray", aspect="auto",
+          extent=(0, t[-1], 0, config.n_mels))
+ax.set(xlabel="time (s)", ylabel="mel bin",
+       title="the Auffusion spectrogram picture")
 plt.show()
 
 # %% [markdown]
@@ -95,16 +101,18 @@ plt.show()
 
 # %%
 back = audio.picture_to_logmel(picture, config)
-inside = (logmel > np.log(config.log_floor)) & (logmel < np.log(config.log_ceiling))
-print("largest round-trip error inside the range:", float(np.abs(back - logmel)[inside].max()))
+low, high = np.log(config.log_floor), np.log(config.log_ceiling)
+inside = (logmel > low) & (logmel < high)
+error = np.abs(back - logmel)[inside].max()
+print(f"largest round-trip error inside the range: {error:.1e}")
 
 # %% [markdown]
 # ## From picture back to sound
 #
 # A spectrogram keeps each frequency's strength but throws away its *phase*.
-# Griffin-Lim {cite:p}`griffin1984signal` guesses a phase that agrees with the
+# {term}`Griffin-Lim` {cite:p}`griffin1984signal` guesses a phase that agrees with the
 # magnitudes by alternating between the two domains. It is simple and needs no
-# training; Auffusion's neural vocoder, HiFi-GAN {cite:p}`kong2020hifi`, sounds
+# training; Auffusion's neural {term}`vocoder`, {term}`HiFi-GAN` {cite:p}`kong2020hifi`, sounds
 # cleaner. We check either with the paper's *cycle consistency* test: vocode,
 # re-analyse, and measure how far the new log-mel is from the one we asked for
 # (mean absolute difference in nats; 0 would be perfect).
@@ -124,8 +132,8 @@ try:  # Auffusion's vocoder/ folder (or $ITSLIB_AUDIO_MODEL's)
     hifigan = HiFiGAN.from_pretrained(real_model("audio"), mel=config)
 except ModelUnavailableError:
     hifigan = None
-    print("HiFi-GAN weights are not available here (no hub access); open this chapter in "
-          "Colab to hear Auffusion's vocoder next to Griffin-Lim.")
+    print("HiFi-GAN weights are not available here (no hub access): "
+          "open this chapter in Colab to hear Auffusion's vocoder.")
 if hifigan is not None:
     import torch
 
@@ -133,7 +141,7 @@ if hifigan is not None:
         hifi = hifigan(torch.from_numpy(logmel)[None])[0].numpy()
     error = audio.cycle_consistency(logmel, hifigan, config)
     print(f"HiFi-GAN cycle error: {error:.3f} nats")
-    display(Audio(hifi, rate=config.sample_rate))  # noqa: F821 (IPython's display)
+    display(Audio(hifi, rate=config.sample_rate))
 
 # %% [markdown]
 # ## Playing a photograph
@@ -145,7 +153,8 @@ if hifigan is not None:
 from matplotlib import cbook
 
 with cbook.get_sample_data("grace_hopper.jpg") as photo_file:
-    photo, photo_wav = files.play_picture(photo_file.name, config, width=400)
+    photo, photo_wav = files.play_picture(photo_file.name, config,
+                                          width=400)
 fig, ax = plt.subplots(figsize=(4, 2.6))
 ax.imshow(photo, cmap="gray", aspect="auto")
 ax.set(title="a photograph, read as a spectrogram", xticks=[], yticks=[])
