@@ -1,17 +1,20 @@
 # %% [markdown]
 # # Measuring it
 #
-# The paper backs its claims with numbers: CLIP scores {cite:p}`radford2021learning`
-# for how much a spectrogram looks like its image prompt, CLAP scores
+# The paper backs its claims with numbers: {term}`CLIP scores <CLIP score>`
+# {cite:p}`radford2021learning` for how much a spectrogram looks like its image
+# prompt, {term}`CLAP scores <CLAP score>`
 # {cite:p}`wu2023large` for how much its sound matches the audio prompt (Tables 1 and
 # 3). This chapter shows how those judges work, then reproduces both tables in the
 # miniature world, where judges are small classifiers: one looks at the spectrogram,
 # the other *listens* to it through Griffin-Lim. It ends with a practical question:
-# how few sampler steps can we get away with?
+# how few sampler steps can we get away with? (How fast the sampler runs on a CPU is
+# measured in the appendix, {doc}`../book/speed`.)
 #
 # **Which world drew this page:** the tables come from the miniature world
-# (`python -m itslib evaluate`, data in `itslib/mini/results/`); the CLIP/CLAP cells
-# run only with the real models.
+# (`python -m itslib evaluate`, data in `itslib/mini/results/`); the judges' cell
+# below names the world it ran in, and the CLIP/CLAP code runs only in the real
+# world.
 
 # %%
 import json
@@ -21,6 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
+from itslib.audio import AUFFUSION_CANVAS
 from itslib.evaluate import cheapest_within
 from itslib.metrics import clip_windows
 from itslib.viz import show
@@ -29,31 +33,41 @@ from itslib.worlds import load_world
 results = files("itslib.mini") / "results"
 
 
+def read(name, suffix):
+    return results.joinpath(*f"{name}{suffix}".split("/")).read_text()
+
+
 def table(name):
-    """(settings, {variant: summary line}) of a table in itslib/mini/results."""
-    data = json.loads(results.joinpath(*f"{name}.json".split("/")).read_text())
-    return data["settings"], {row["variant"]: row for row in data["summary"]}
+    """(settings, {variant: summary}) of a table in itslib/mini/results."""
+    data = json.loads(read(name, ".json"))
+    rows = {row["variant"]: row for row in data["summary"]}
+    return data["settings"], rows
 
 
 def show_table(name):
-    display(Markdown(results.joinpath(*f"{name}.md".split("/")).read_text()))
+    display(Markdown(read(name, ".md")))
 
 
 # %% [markdown]
 # ## The judges
 #
-# **CLIP score.** CLIP sees square pictures, a spectrogram is 256 x 1024. The paper
-# slides a 256 x 256 window with stride 32 across it (25 windows), scores each
-# against the image prompt, clamps negative cosines to zero and averages, times 100:
+# **CLIP score.** CLIP sees square pictures, but in the real world a spectrogram
+# is Auffusion's canvas, 256 x 1024. The paper slides a square window as tall as
+# the canvas with stride 32 across it, scores each window against the image
+# prompt, clamps negative cosines to zero and averages, times 100:
 
 # %%
-windows = clip_windows(256, 1024)
-fig, ax = plt.subplots(figsize=(12, 2.4))
-ax.set(xlim=(0, 1024), ylim=(0, 256), title=f"{len(windows)} CLIP windows over a 256 x 1024 "
-       "spectrogram (every 4th drawn)", yticks=[])
-for k, (x0, x1) in enumerate(windows[::4]):
-    ax.add_patch(plt.Rectangle((x0, 4 + 6 * k), x1 - x0, 248 - 12 * k, fill=False,
-                               color=plt.cm.viridis(k / 7)))
+height, width = AUFFUSION_CANVAS
+windows = clip_windows(height, width)
+fig, ax = plt.subplots(figsize=(10, 2.8))
+ax.set(xlim=(0, width), ylim=(0, height), yticks=[],
+       title=f"{len(windows)} CLIP windows over a {height} x {width} "
+       "spectrogram (every 4th drawn)")
+shown = windows[::4]
+for k, (x0, x1) in enumerate(shown):
+    inset = 4 + 6 * k
+    ax.add_patch(plt.Rectangle((x0, inset), x1 - x0, height - 2 * inset,
+                               fill=False, color=plt.cm.viridis(k / 7)))
 plt.show()
 
 # %% [markdown]
@@ -81,26 +95,33 @@ plt.show()
 # made for is in red.
 
 # %%
-world = load_world()
+world = load_world(quiet=True)  # ITSLIB_WORLD if set; real with a GPU
 pipe = world.pipeline
 print(world.drawn_by())
 image_prompt, audio_prompt = world.examples[2]
-(sample,) = pipe(image_prompt, audio_prompt, seed=0, steps=25, progress=False,
-                 image_guidance=world.table_guidance, audio_guidance=world.table_guidance)
+guidance = world.table_guidance
+(sample,) = pipe(image_prompt, audio_prompt, seed=0, steps=25,
+                 image_guidance=guidance, audio_guidance=guidance,
+                 progress=False)
 display(show(sample))
 judges = world.load_judges()
-looks = judges.picture.score_pictures([sample.spectrogram] * len(world.image_prompts),
-                                      world.image_prompts)
-hears = judges.sound.score_sounds([sample.waveform] * len(world.audio_prompts),
-                                  sample.sample_rate, world.audio_prompts)
-fig, axes = plt.subplots(1, 2, figsize=(12, 2.8), sharey=True)
+pictures = [sample.spectrogram] * len(world.image_prompts)
+looks = judges.picture.score_pictures(pictures, world.image_prompts)
+sounds = [sample.waveform] * len(world.audio_prompts)
+hears = judges.sound.score_sounds(sounds, sample.sample_rate,
+                                  world.audio_prompts)
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharey=True)
 for ax, scores, prompts, prompt, title in (
-    (axes[0], looks, world.image_prompts, image_prompt, "picture judge (looks)"),
-    (axes[1], hears, world.audio_prompts, audio_prompt, "sound judge (listens)"),
+    (axes[0], looks, world.image_prompts, image_prompt,
+     "picture judge (looks)"),
+    (axes[1], hears, world.audio_prompts, audio_prompt,
+     "sound judge (listens)"),
 ):
-    ax.bar(range(len(prompts)), scores, color=["C3" if p == prompt else "C0" for p in prompts])
+    colours = ["C3" if p == prompt else "C0" for p in prompts]
+    ax.bar(range(len(prompts)), scores, color=colours)
     labels = [p if len(p) <= 24 else p[:22] + "..." for p in prompts]
-    ax.set_xticks(range(len(prompts)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_xticks(range(len(prompts)), labels, rotation=30, ha="right",
+                  fontsize=8)
     if judges.threshold is not None:
         ax.axhline(judges.threshold, color="k", lw=0.6, ls="--")
     ax.set(title=title, ylim=(0, 100))
@@ -108,27 +129,32 @@ axes[0].set_ylabel(judges.unit)
 plt.show()
 look = looks[world.image_prompts.index(image_prompt)]
 hear = hears[world.audio_prompts.index(audio_prompt)]
-print(f"in red, the prompts it was made for: picture {look:.1f}, sound {hear:.1f} "
-      f"({judges.unit})" + ("; dashed line: acceptance" if judges.threshold else ""))
+print(f"in red, the prompts it was made for: picture {look:.1f}, "
+      f"sound {hear:.1f} ({judges.unit})")
+if judges.threshold is not None:
+    print(f"dashed line: acceptance at {judges.threshold:g}")
 
 # %% [markdown]
 # ## Table 1 in miniature: methods
 
 # %%
 settings, t1 = table("full/table1")
-print(f"{settings['pairs']} class pairs x {settings['seeds']} seed(s), {settings['steps']} DDIM "
-      f"steps, guidance {settings['guidance']}; SDS: {settings['sds_steps']} optimisation "
-      f"steps on the first {settings['sds_pairs']} pairs")
+print(f"{settings['pairs']} class pairs x {settings['seeds']} seed(s), "
+      f"{settings['steps']} DDIM steps, guidance {settings['guidance']}")
+print(f"SDS: {settings['sds_steps']} optimisation steps on the first "
+      f"{settings['sds_pairs']} pairs")
 show_table("full/table1")
 
 # %%
-fig, ax = plt.subplots(figsize=(6, 4.5))
+fig, ax = plt.subplots(figsize=(7, 5.2))
 for name, row in t1.items():
-    ax.errorbar(row["picture_score"], row["sound_score"], xerr=row["picture_score_ci"],
-                yerr=row["sound_score_ci"], fmt="o", capsize=3,
+    ax.errorbar(row["picture_score"], row["sound_score"],
+                xerr=row["picture_score_ci"], yerr=row["sound_score_ci"],
+                fmt="o", capsize=3,
                 label=f"{name} (both accept: {row['both_accept']:.2f})")
-ax.set(xlabel="picture judge p (looks)", ylabel="sound judge p (listens)", xlim=(0, 1),
-       ylim=(0, 1), title="each method's samples, mean and 95% interval")
+ax.set(xlabel="picture judge p (looks)", ylabel="sound judge p (listens)",
+       xlim=(0, 1), ylim=(0, 1),
+       title="each method's samples, mean and 95% interval")
 ax.legend(fontsize=8)
 plt.show()
 
@@ -139,12 +165,18 @@ plt.show()
 # joint sampler ahead of imprint there, with intervals that do not overlap?
 
 # %%
+def interval(row):
+    return (row["both_accept"] - row["both_accept_ci"],
+            row["both_accept"] + row["both_accept_ci"])
+
+
 joint, printed = t1["joint"], t1["imprint"]
-gap = (joint["both_accept"] - joint["both_accept_ci"]) - (printed["both_accept"]
-                                                          + printed["both_accept_ci"])
-print(f"both accept: joint {joint['both_accept']:.2f} ± {joint['both_accept_ci']:.2f}, "
-      f"imprint {printed['both_accept']:.2f} ± {printed['both_accept_ci']:.2f}: "
-      + ("the intervals do not overlap" if gap > 0 else "the intervals overlap"))
+for name, row in (("joint", joint), ("imprint", printed)):
+    low, high = interval(row)
+    print(f"both accept, {name}: {row['both_accept']:.2f} "
+          f"(95% interval {low:.2f} to {high:.2f})")
+apart = interval(joint)[0] > interval(printed)[1]
+print("the intervals", "do not overlap" if apart else "overlap")
 
 # %% [markdown]
 # The paper's Table 1 puts its method ahead of both baselines on CLIP and CLAP
@@ -166,22 +198,27 @@ share = np.zeros((len(PICTURE_CLASSES), len(SOUND_CLASSES)))
 count = np.zeros_like(share)
 for row in data["rows"]:
     if row["variant"] == "joint":
-        i, j = PICTURE_CLASSES.index(row["image_prompt"]), SOUND_CLASSES.index(row["audio_prompt"])
+        i = PICTURE_CLASSES.index(row["image_prompt"])
+        j = SOUND_CLASSES.index(row["audio_prompt"])
         share[i, j] += row["both_accept"]
         count[i, j] += 1
 share = share / np.maximum(count, 1)
-fig, ax = plt.subplots(figsize=(7, 5))
+fig, ax = plt.subplots(figsize=(8, 5.6))
 image = ax.imshow(share, cmap="viridis", vmin=0, vmax=1)
-ax.set_xticks(range(len(SOUND_CLASSES)), SOUND_CLASSES, rotation=35, ha="right")
+ax.set_xticks(range(len(SOUND_CLASSES)), SOUND_CLASSES, rotation=35,
+              ha="right")
 ax.set_yticks(range(len(PICTURE_CLASSES)), PICTURE_CLASSES)
 ax.set(xlabel="sound prompt", ylabel="picture prompt",
-       title=f"joint sampler: share both judges accept ({int(count.max())} seeds per pair)")
+       title="joint sampler: share both judges accept "
+       f"({int(count.max())} seeds per pair)")
 fig.colorbar(image, ax=ax, shrink=0.8)
 plt.show()
-for name, classes, axis in (("picture", PICTURE_CLASSES, 1), ("sound", SOUND_CLASSES, 0)):
-    order = share.mean(axis).argsort()[::-1]
-    print(f"{name} prompts, best first: " + ", ".join(
-        f"{classes[k]} {share.mean(axis)[k]:.2f}" for k in order))
+for name, classes, axis in (("picture", PICTURE_CLASSES, 1),
+                            ("sound", SOUND_CLASSES, 0)):
+    means = share.mean(axis)
+    best_first = ", ".join(f"{classes[k]} {means[k]:.2f}"
+                           for k in means.argsort()[::-1])
+    print(f"{name} prompts, best first: {best_first}")
 
 # %% [markdown]
 # The intersection is not spread evenly. Large structures that can also be a sound
@@ -231,36 +268,12 @@ fig, ax = plt.subplots(figsize=(6, 3.5))
 for key in ("picture_score", "sound_score", "both_accept"):
     xs = [row["unet_evaluations"] for row in ts.values()]
     ax.scatter(xs, [row[key] for row in ts.values()], label=key)
-ax.set(xscale="log", xlabel="UNet evaluations per sample", ylabel="mean", ylim=(0, 1))
+ax.set(xscale="log", xlabel="UNet evaluations per sample", ylabel="mean",
+       ylim=(0, 1))
 ax.legend()
 plt.show()
 
 # %% [markdown]
-# ## Many samples at once
-#
-# Because success depends on the seed, the paper draws many samples and keeps the best
-# (`generate --num-samples 16 --keep 4` does that with the world's judges). The pipeline
-# denoises `num_samples` together, `batch_size` at a time (8 by default), and a batched
-# sample equals the one drawn alone. How much that buys depends on the machine.
-# Measured on this book's 2-core CPU in the miniature world (`python
-# benchmarks/bench_throughput.py --world mini --threads 2 --steps 100 --samples 16
-# --dtype fp32`, then `--dtype bf16`; DDIM 100, 16 samples, one run each; the ratio
-# is to the same precision's batch 1):
-#
-# | UNets | batch | samples / s | s / sample | in the UNets | outside (decode, Griffin-Lim) |
-# |---|---|---|---|---|---|
-# | fp32 | 1 | 0.28 | 3.57 | 3.28 | 0.29 |
-# | fp32 | 8 | 0.42 (1.5x) | 2.38 | 2.04 | 0.34 |
-# | bf16 | 1 | 0.34 | 2.97 | 2.70 | 0.28 |
-# | bf16 | 8 | 0.67 (2.0x) | 1.50 | 1.14 | 0.36 |
-#
-# The UNets' time per sample falls by two fifths in fp32 and by more than half in
-# bfloat16: at batch 1 part of each call is overhead, at batch 8 the two cores are
-# busy computing, so the gain stops well short of 8x here. Computing in bfloat16
-# (`--dtype bf16`, on a CPU with bf16 units such as this one's) speeds batch 1 up by a
-# fifth and the busy batch 8 by 1.6x. The rest (decoding, and Griffin-Lim, batched in
-# torch) is from a twelfth of the time (fp32, batch 1) to a quarter (bf16, batch 8).
-# On a GPU the UNets are nearly all of the time and a batch of 4 x 32 x 128 latents leaves
-# most of the chip idle, so batching should help far more there;
-# `benchmarks/bench_throughput.py --world sd15` measures it, and no GPU figure is
-# given until it has been run on one.
+# Fewer steps are one road to cheaper samples. Batching and lower precision are
+# two others that leave the samples almost untouched (a batched sample equals the
+# one drawn alone up to rounding); the appendix {doc}`../book/speed` measures them.
