@@ -15,16 +15,18 @@
 # The result still plays as the same sound, because its grayscale *is* the
 # spectrogram.
 #
-# IF is large (its T5 text encoder alone is about 10 GB in fp16) and gated, so the
-# colourisation runs only with a GPU and a Hugging Face login. Everywhere else this
-# page shows the factorisation itself, which is exact arithmetic.
+# IF is large (its T5 text encoder alone is about 9.5 GB in fp16) and gated, so the
+# colourisation runs only in the real world, with a GPU and a Hugging Face login.
+# Everywhere else this page shows the factorisation itself, which is exact
+# arithmetic. The first line printed below names the world that drew the page.
 
 # %% tags=["skip-execution"]
-# DeepFloyd IF is gated: while logged in on the Hugging Face website, accept the licence
-# on https://huggingface.co/DeepFloyd/IF-I-M-v1.0 and .../IF-II-M-v1.0, then log in here.
+# DeepFloyd IF is gated. Logged in on huggingface.co, accept the licence
+# on the pages of DeepFloyd/IF-I-M-v1.0 and DeepFloyd/IF-II-M-v1.0,
+# then log in here with a token from huggingface.co/settings/tokens.
 from huggingface_hub import login
 
-login()  # paste a token from https://huggingface.co/settings/tokens
+login()
 
 # %%
 import matplotlib.pyplot as plt
@@ -34,10 +36,11 @@ import torch
 from itslib.colorize import exact_projection
 from itslib.worlds import load_world
 
-world = load_world()
+world = load_world(quiet=True)  # ITSLIB_WORLD if set; real with a GPU
 print(world.drawn_by())
 image_prompt, audio_prompt = world.examples[0]
-(result,) = world.pipeline(image_prompt, audio_prompt, seed=0, progress=False)
+(result,) = world.pipeline(image_prompt, audio_prompt, seed=0,
+                           progress=False)
 spectrogram = result.spectrogram
 
 # %% [markdown]
@@ -54,17 +57,19 @@ ramp = np.linspace(0, 1, width)[None, :, None]
 wash = np.concatenate([ramp, 1 - ramp, np.full_like(ramp, 0.5)], axis=2)
 colour_source = np.clip(0.6 * wash + 0.4 * result.image, 0, 1)
 source = torch.from_numpy(colour_source).permute(2, 0, 1)[None].float()
-coloured = exact_projection(source, torch.from_numpy(spectrogram)[None, None].float())
-coloured = coloured[0].permute(1, 2, 0).numpy()
+gray = torch.from_numpy(spectrogram)[None, None].float()
+coloured = exact_projection(source, gray)[0].permute(1, 2, 0).numpy()
 error = np.abs(coloured.mean(axis=-1) - spectrogram).max()
 print(f"largest |gray(coloured) - spectrogram| = {error:.2e}")
 
-fig, axes = plt.subplots(3, 1, figsize=(10, 6))
+fig, axes = plt.subplots(3, 1, figsize=(9, 6.6))
+titles = ("a colour picture", "the spectrogram",
+          "its colour part + the spectrogram as grayscale")
 for ax, picture, title in zip(axes, (colour_source, spectrogram, coloured),
-                              ("a colour picture", "the spectrogram",
-                               "its colour part + the spectrogram as grayscale"), strict=True):
+                              titles, strict=True):
     ax.imshow(picture, cmap="gray", vmin=0, vmax=1, aspect="auto")
-    ax.set(title=title, xticks=[], yticks=[])
+    ax.set(xticks=[], yticks=[])
+    ax.set_title(title, loc="left", fontsize=11)
 plt.tight_layout()
 plt.show()
 
@@ -85,12 +90,13 @@ if why_not:
 else:
     from itslib.colorize import colorize, free_gpu_memory, load_colorizer
 
-    world.pipeline = None  # the joint sampler's models leave the GPU before IF arrives
+    world.pipeline = None  # the sampler's models leave the GPU first
     free_gpu_memory()
-    colour = colorize(spectrogram[:, : spectrogram.shape[1] // 32 * 32], image_prompt,
-                      colorizer=load_colorizer())
+    fitted = spectrogram[:, : spectrogram.shape[1] // 32 * 32]
+    colour = colorize(fitted, image_prompt, colorizer=load_colorizer())
     gray = spectrogram[:, : colour.shape[1]]
-    print("grayscale invariant holds:", bool(np.abs(colour.mean(-1) - gray).max() <= 1 / 255))
+    drift = np.abs(colour.mean(-1) - gray).max()
+    print("grayscale invariant holds:", bool(drift <= 1 / 255))
     plt.figure(figsize=(12, 3))
     plt.imshow(colour, aspect="auto")
     plt.axis("off")
