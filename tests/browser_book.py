@@ -8,7 +8,11 @@ Not collected by the plain test run (the book must be built first); CI runs it a
 Every chapter must render, its images load, its audio elements have a positive
 duration, the spectrogram player's playhead move when the audio time changes, its
 Colab link point at ``notebooks/<name>.ipynb`` on branch main, and the console show
-no errors. Screenshots go to ``$BOOK_HTML/../screenshots``.
+no errors. Every page of the book (chapters and prose pages alike) must carry no
+tooling noise (no "--models real" hint, no "noqa" comment) and its videos must load
+with a positive duration; chapter 4 must print that the loop written out on the page
+equals ``itslib.sampler.sample`` bit for bit. Screenshots go to
+``$BOOK_HTML/../screenshots``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,22 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # the repository's URL is written once, in _config.yml
 REPO = yaml.safe_load(Path("_config.yml").read_text())["repository"]["url"].split("github.com/")[1]
 CHAPTERS = sorted(p.stem for p in Path("notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def toc_pages() -> list[str]:
+    """Every page of the book, as paths in _toc.yml (``book/intro``, ``notebooks/...``)."""
+    toc = yaml.safe_load(Path("_toc.yml").read_text())
+    pages = [toc["root"]]
+    for part in toc.get("parts", []):
+        pages += [chapter["file"] for chapter in part["chapters"]]
+    return pages
+
+
+PAGES = toc_pages()
+# what must never reach a reader: tooling's hints and linters' comments
+NOISE = ("--models real", "noqa")
+# chapter 4 prints this after running the loop it writes out against the library's
+LOOP_EQUALITY = "my loop == itslib.sampler.sample, bit for bit: True"
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +161,42 @@ def test_chapter_renders_plays_and_links_to_colab(server, browser, name):
     page.screenshot(path=str(shots / f"{name}.png"), full_page=False)
     page.close()
     assert errors == [], errors
+
+
+def media_durations(page, selector: str) -> list[float]:
+    """The duration of every ``selector`` element on ``page`` (-1: it failed to load)."""
+    return page.evaluate(
+        """async (selector) => Promise.all([...document.querySelectorAll(selector)].map(m =>
+            new Promise(done => {
+                if (m.readyState >= 1) return done(m.duration);
+                m.addEventListener('loadedmetadata', () => done(m.duration));
+                m.addEventListener('error', () => done(-1));
+                m.load();
+            })))""",
+        selector,
+    )
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_has_no_tooling_noise_and_its_videos_play(server, browser, path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{server}/{path}.html", wait_until="networkidle")
+    text = page.inner_text("body")
+    assert [noise for noise in NOISE if noise in text] == []
+    videos = media_durations(page, "video")
+    assert all(d > 0 for d in videos), videos
+    if path == PAGES[0]:  # the intro opens with an image that sounds
+        assert len(videos) >= 1, "the intro shows no video"
+        shots = BOOK.parent / "screenshots"
+        shots.mkdir(exist_ok=True)
+        page.screenshot(path=str(shots / "intro.png"), full_page=False)
+    page.close()
+
+
+def test_the_loop_on_the_page_equals_the_library(server, browser):
+    (chapter,) = [name for name in CHAPTERS if name.startswith("04_")]
+    page = browser.new_page()
+    page.goto(f"{server}/notebooks/{chapter}.html", wait_until="networkidle")
+    outputs = page.locator(".cell_output").all_inner_texts()
+    page.close()
+    assert any(LOOP_EQUALITY in output for output in outputs), "no equality line printed"
