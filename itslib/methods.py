@@ -27,10 +27,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from itslib.baselines import imprint_many
 from itslib.checks import number, whole
-from itslib.pipeline import SETTING_KEYWORDS
 from itslib.results import Result
 from itslib.sds import SDSSettings, sds_baseline
-from itslib.settings import Settings
+from itslib.settings import SETTING_KEYWORDS, Settings
 
 if TYPE_CHECKING:  # only for annotations: worlds imports the library, not the reverse
     from itslib.worlds import World

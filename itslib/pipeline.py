@@ -30,10 +30,9 @@ from itslib.checks import whole
 from itslib.experts import Expert, load_audio_expert, load_image_expert
 from itslib.results import Result
 from itslib.sampler import SampleOutput, image_audio_terms, sample
-from itslib.settings import SCHEDULERS, Settings
+from itslib.settings import SCHEDULERS, SETTING_KEYWORDS, Settings
 
 # the keywords of ImagesThatSound.__call__ that are Settings fields
-SETTING_KEYWORDS = frozenset(Settings.names()) - {"image_prompt", "audio_prompt", "init"}
 # samples denoised together by default: enough to keep a GPU busy at the 4 x 32 x 128
 # latent and to amortise the miniature UNets' per-call overhead on a CPU
 DEFAULT_BATCH = 8

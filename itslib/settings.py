@@ -135,3 +135,6 @@ class Settings:
 
 
 DEFAULTS = Settings()
+# The settings a caller passes as keywords (the prompts are positional; init is set by a
+# start picture or sound): ImagesThatSound.__call__'s and the joint methods'.
+SETTING_KEYWORDS = frozenset(Settings.names()) - {"image_prompt", "audio_prompt", "init"}

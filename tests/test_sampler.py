@@ -264,8 +264,7 @@ def test_one_settings_object_travels_and_keywords_go_over_it(experts):
     every setting is a keyword, and nothing else is."""
     import inspect
 
-    from itslib.pipeline import SETTING_KEYWORDS
-    from itslib.settings import Settings
+    from itslib.settings import SETTING_KEYWORDS, Settings
 
     keywords = set(inspect.signature(ImagesThatSound.__call__).parameters)
     assert SETTING_KEYWORDS <= keywords
