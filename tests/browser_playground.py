@@ -76,7 +76,7 @@ class Watch:
         page.on("console", console)
         page.on("response", response)
         def request(r) -> None:
-            if "/_static/itsweb/" in r.url:
+            if "/itsweb/" in r.url:
                 self.fetched.append(r.url)
 
         page.on("pageerror", lambda e: self.errors.append(str(e)) if "THEBE_JS_URL" not in str(e)
@@ -104,7 +104,7 @@ def run_api(page, config: dict, noise: np.ndarray | None = None, vocode=None) ->
     """engine.generate (and engine.vocode of ``vocode``) in the page, through its module."""
     return page.evaluate(
         """async ([config, noise, vocode]) => {
-            const { load } = await import('../_static/itsweb/engine.js');
+            const { load } = await import('../itsweb/engine.js');
             const engine = await load();
             const r = await engine.generate(config, noise ? { noise } : {});
             const out = { picture: Array.from(r.picture), wav: Array.from(r.wav), probs: r.probs,
@@ -159,7 +159,7 @@ def test_browser_sample_equals_python(api_page, pipe, scheduler, steps):
 def test_a_seed_draws_pythons_noise(api_page):
     drawn = api_page.evaluate(
         """async () => {
-            const { TorchGenerator } = await import('../_static/itsweb/rng.js');
+            const { TorchGenerator } = await import('../itsweb/rng.js');
             return [Array.from(new TorchGenerator(7).randn(16384)),
                     Array.from(new TorchGenerator(0).rand(1000))];
         }"""

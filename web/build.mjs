@@ -3,7 +3,7 @@
 //   web/dist/itsweb/ort/  onnxruntime-web's WebAssembly build, from node_modules (npm ci):
 //                         nothing is fetched from a CDN when the page runs
 // Then `python -m itslib export-web web/dist/itsweb/bundle` adds the models, and
-// jupyter-book copies web/dist into _build/html/_static (html_static_path in _config.yml).
+// jupyter-book copies web/dist into _build/html (html_extra_path in _config.yml).
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -45,11 +45,11 @@ def playground_config(weights: str | os.PathLike | None = None) -> dict[str, Any
 
 
 def playground_html(
-    static: str = "../_static/itsweb", weights: str | os.PathLike | None = None
+    static: str = "../itsweb", weights: str | os.PathLike | None = None
 ) -> str:
     """The block that shows the playground: ``static`` is the URL of the folder that holds
     ``playground.js`` (and ``bundle/``), relative to the page (the book's chapters sit one
-    folder below ``_static``)."""
+    folder below the site's root, where the build puts ``itsweb/``)."""
     config = json.dumps(playground_config(weights), sort_keys=True).replace("</", "<\\/")
     src = html.escape(f"{static.rstrip('/')}/playground.js", quote=True)
     return (

@@ -38,7 +38,7 @@ import ipywidgets as widgets
 from itslib.viz import show
 from itslib.worlds import load_world
 
-world = load_world()
+world = load_world(quiet=True)
 pipe = world.pipeline
 print(world.drawn_by())
 first_image, first_audio = world.examples[0]

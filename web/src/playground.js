@@ -102,7 +102,9 @@ class Playground {
     this.status = element("p", { class: "itsweb-status", role: "status", text: "" });
     this.canvas = element("canvas", { class: "itsweb-canvas", width: this.config.canvas.width, height: this.config.canvas.height });
     this.head = element("div", { class: "itsweb-playhead" });
-    this.sound = element("audio", { controls: "", preload: "auto", class: "itsweb-audio", hidden: "" });
+    // the audio element joins the page with the first sound (an empty one would never load)
+    this.sound = element("audio", { controls: "", preload: "auto", class: "itsweb-audio" });
+    this.soundSlot = element("div", { class: "itsweb-sound" });
     this.verdicts = element("ul", { class: "itsweb-verdicts" });
     this.downloads = element("p", { class: "itsweb-downloads" });
     followPlayhead(this.sound, this.head);
@@ -110,7 +112,7 @@ class Playground {
       element("p", { class: "itsweb-note", text: this.config.note }),
       form, this.progress, this.status,
       element("div", { class: "itsweb-picture" }, this.canvas, this.head),
-      this.sound, this.verdicts, this.downloads,
+      this.soundSlot, this.verdicts, this.downloads,
     );
     form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -200,7 +202,7 @@ class Playground {
     const wav = wavBlob(result.wav, result.sampleRate);
     if (this.sound.src) URL.revokeObjectURL(this.sound.src);
     this.sound.src = URL.createObjectURL(wav);
-    this.sound.hidden = false;
+    if (!this.sound.isConnected) this.soundSlot.append(this.sound);
     const { accept, scale } = this.config.judges;
     const { classes } = this.config;
     this.verdicts.replaceChildren(
