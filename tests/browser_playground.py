@@ -302,3 +302,21 @@ def test_without_javascript_the_page_is_as_before(browser, server):  # noqa: F81
     assert watch.fetched == []
     assert page.locator(".its-player img").count() >= 1  # the sample Python drew
     page.close()
+
+
+def test_models_of_other_weights_are_refused(browser, server):  # noqa: F811
+    page, watch = open_page(browser, server)
+
+    def other_weights(route) -> None:
+        manifest = route.fetch().json() | {"weights_id": "0123456789ab"}
+        route.fulfill(json=manifest)
+
+    page.route("**/bundle/manifest.json", other_weights)
+    page.click(".itsweb-generate")
+    page.wait_for_function(FINISHED, timeout=120_000)
+    status = page.text_content(".itsweb-status")
+    assert "weights 0123456789ab" in status and "not those this page was built with" in status
+    assert page.is_visible(".itsweb-retry")
+    assert not any(url.endswith(".onnx") for url in watch.fetched)
+    page.close()
+    assert watch.errors == [], watch.errors
