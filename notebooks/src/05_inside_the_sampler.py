@@ -154,17 +154,19 @@ import tempfile
 from pathlib import Path
 
 import imageio_ffmpeg
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from itslib.viz import to_rgb8
+
+FONT = ImageFont.load_default(size=24)
 
 
 def frame(step, scale=2):
     picture = Image.fromarray(to_rgb8(as_spectrogram(step.x0)))
     size = (scale * picture.width, scale * picture.height)
     picture = picture.resize(size, Image.Resampling.NEAREST)
-    ImageDraw.Draw(picture).text((8, 6), f"step {step.index}",
-                                 fill=(255, 60, 60))
+    ImageDraw.Draw(picture).text((10, 6), f"step {step.index}",
+                                 fill=(255, 60, 60), font=FONT)
     return np.asarray(picture)
 
 
@@ -180,8 +182,8 @@ with tempfile.TemporaryDirectory() as folder:
     writer.close()
     video = path.read_bytes()
 print(f"{len(frames)} frames, {len(video) / 1e3:.0f} kB of H.264")
-Video(video, embed=True, mimetype="video/mp4", width=min(width, 800),
-      html_attributes="controls loop muted playsinline")
+Video(video, embed=True, mimetype="video/mp4",
+      html_attributes="controls loop playsinline style='width: 100%'")
 
 # %% [markdown]
 # ## Exercises
