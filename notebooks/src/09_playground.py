@@ -12,10 +12,12 @@
 # classifier-free guidance and the weighted mix inside one graph per step), the decoder
 # and the two judges as ONNX graphs (`python -m itslib export-web`), and a few hundred
 # lines of JavaScript run the same loop as `itslib.sampler.sample` on them with
-# onnxruntime-web, drawing the predicted clean spectrogram x0 at every step. A seed
-# draws the same starting noise as in Python, and the book's tests check that the
-# browser's final spectrogram equals `world.pipeline(...)`'s within 1e-3. The first
-# **Generate** downloads the models once; nothing you choose leaves your machine.
+# onnxruntime-web. At every step it draws the predicted clean spectrogram x0 through a
+# quick linear stand-in for the decoder (fitted to it when the book is built); the
+# real decoder draws the final picture, which Griffin-Lim plays and the two judges
+# score. A seed draws the same starting noise as in Python, and the book's tests check
+# that the browser's final spectrogram equals `world.pipeline(...)`'s within 1e-3. The
+# first **Generate** downloads the models once; nothing you choose leaves your machine.
 
 # %% tags=["remove-input"]
 from IPython.display import HTML, display
