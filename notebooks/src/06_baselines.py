@@ -162,7 +162,7 @@ ax.legend()
 plt.show()
 
 snapshots = sds.extras["snapshots"]
-every = settings.snapshot_every
+every = sds.params["snapshot_every"]  # as run (a test run caps the steps)
 shown = list(range(0, len(snapshots), max(1, len(snapshots) // 4)))[:4]
 fig, axes = plt.subplots(len(shown) + 1, 1, figsize=(9, 1.9 * len(shown)
                                                     + 1.9))
